@@ -1,0 +1,121 @@
+import type { PGlite } from '@electric-sql/pglite'
+import postgres from 'postgres'
+import init from '../sql/0001_init.sql' with { type: 'text' }
+import type { Config } from './config'
+import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
+import type { Logger } from './logger'
+
+export type Sql = postgres.Sql
+/** A pool or a transaction: the first parameter of every query function. */
+export type Executor = postgres.Sql | postgres.TransactionSql
+
+export type Database = {
+  sql: Sql
+  mode: 'embedded' | 'postgres'
+  /** The embedded engine itself, when there is one (tests dump it as a template). */
+  pglite?: PGlite
+  /** True when the database answers `select 1` within the timeout. */
+  ping(timeoutMs?: number): Promise<boolean>
+  close(): Promise<void>
+}
+
+type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir' | 'db'>
+
+/** Opens the pool: to DATABASE_URL, or to an embedded PGlite in DATA_DIR when it is unset. */
+export async function openDatabase(
+  config: DatabaseConfig,
+  log: Logger,
+  embedded: EmbeddedOptions = { dataDir: config.dataDir },
+): Promise<Database> {
+  const options: postgres.Options<Record<string, postgres.PostgresType>> = {
+    max: config.db.poolMax,
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
+    connect_timeout: 10,
+    connection: {
+      application_name: 'taskapi',
+      statement_timeout: config.db.statementTimeoutMs,
+      idle_in_transaction_session_timeout: config.db.idleInTransactionTimeoutMs,
+    },
+    // Calendar dates stay 'YYYY-MM-DD' strings instead of becoming midnight timestamps.
+    types: {
+      date: { to: 1082, from: [1082], serialize: (v: string) => v, parse: (v: string) => v },
+    },
+    onnotice: (notice) => log.debug('postgres notice', { notice: notice.message }),
+  }
+  if (config.databaseUrl) {
+    const sql = postgres(config.databaseUrl, options)
+    return wrap(sql, 'postgres', async () => {})
+  }
+  const server = await startEmbeddedPostgres(embedded)
+  // PGlite is one session: a single connection avoids the socket server's multiplexing faults.
+  const sql = postgres({
+    ...options,
+    host: server.socketDir,
+    port: 5432,
+    database: 'postgres',
+    username: 'postgres',
+    max: 1,
+  })
+  return { ...wrap(sql, 'embedded', () => server.stop()), pglite: server.pglite }
+}
+
+function wrap(sql: Sql, mode: Database['mode'], stopServer: () => Promise<void>): Database {
+  return {
+    sql,
+    mode,
+    async ping(timeoutMs = 2_000) {
+      let timer: Timer | undefined
+      const timeout = new Promise<false>((done) => {
+        timer = setTimeout(() => done(false), timeoutMs)
+      })
+      const query = sql`select 1 as ok`.then(
+        () => true,
+        () => false,
+      )
+      try {
+        return await Promise.race([query, timeout])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    async close() {
+      await sql.end({ timeout: 5 })
+      await stopServer()
+    },
+  }
+}
+
+/** Forward-only migrations, in order; each file of sql/ is imported here so the binary carries it. */
+export const migrations = [{ version: 1, name: '0001_init', text: init }]
+
+// Any fixed 64-bit key shared by every instance; it serialises concurrent migrators.
+const MIGRATION_LOCK_KEY = 7_306_517_114_921_345n
+
+/** Applies the pending migrations in one transaction under an advisory lock; returns their names. */
+export async function migrate(sql: Sql): Promise<string[]> {
+  return sql.begin(async (tx) => {
+    await tx`set local statement_timeout = 0`
+    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`
+    await tx`
+      create table if not exists schema_migrations (
+        version integer primary key,
+        name text not null,
+        applied_at timestamptz not null default now()
+      )
+    `
+    const rows = await tx<{ version: number }[]>`select version from schema_migrations`
+    const applied = new Set(rows.map((r) => r.version))
+    const done: string[] = []
+    for (const migration of migrations) {
+      if (applied.has(migration.version)) continue
+      await tx.unsafe(migration.text)
+      await tx`
+        insert into schema_migrations (version, name)
+        values (${migration.version}, ${migration.name})
+      `
+      done.push(migration.name)
+    }
+    return done
+  })
+}

@@ -1,0 +1,97 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import initdbWasm from '@electric-sql/pglite/initdb.wasm' with { type: 'file' }
+import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' }
+import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+
+export type EmbeddedOptions = {
+  /** Folder that holds the database; undefined keeps it in memory. */
+  dataDir?: string
+  /** A dump from PGlite.dumpDataDir() to start from (tests use a migrated template). */
+  loadDataDir?: Blob
+}
+
+export type EmbeddedPostgres = {
+  pglite: PGlite
+  /** Folder of the Unix socket, usable as postgres.js `host` with port 5432. */
+  socketDir: string
+  stop(): Promise<void>
+}
+
+// The three assets are imported as files so that `bun build --compile` embeds them; PGlite's own
+// lookup beside its module fails inside a compiled binary.
+async function pgliteAssets() {
+  const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
+    WebAssembly.compile(await Bun.file(pgliteWasm).arrayBuffer()),
+    WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer()),
+  ])
+  return { pgliteWasmModule, initdbWasmModule, fsBundle: Bun.file(pgliteData) }
+}
+
+/** Starts PGlite behind a private Unix socket so the app reaches it through postgres.js. */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  let releaseLock = () => {}
+  let pgDir: string | undefined
+  if (options.dataDir) {
+    const dataDir = resolve(options.dataDir)
+    await mkdir(dataDir, { recursive: true, mode: 0o700 })
+    releaseLock = takeLock(join(dataDir, 'taskapi.lock'))
+    pgDir = join(dataDir, 'pg')
+  }
+  let pglite: PGlite | undefined
+  try {
+    pglite = await PGlite.create({
+      ...(pgDir ? { dataDir: pgDir } : {}),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+      ...(await pgliteAssets()),
+    })
+    // mkdtemp creates the folder with mode 0700: only this user can reach the socket.
+    const socketDir = mkdtempSync(join(tmpdir(), 'taskapi-pg-'))
+    const server = new PGLiteSocketServer({ db: pglite, path: join(socketDir, '.s.PGSQL.5432') })
+    await server.start()
+    const db = pglite
+    return {
+      pglite: db,
+      socketDir,
+      async stop() {
+        await server.stop()
+        await db.close()
+        rmSync(socketDir, { recursive: true, force: true })
+        releaseLock()
+      },
+    }
+  } catch (error) {
+    await pglite?.close().catch(() => {})
+    releaseLock()
+    throw error
+  }
+}
+
+export class DataDirLockedError extends Error {}
+
+// PGlite does not stop a second process from opening the same folder, which corrupts it.
+function takeLock(path: string): () => void {
+  try {
+    writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    const holder = Number.parseInt(readFileSync(path, 'utf8'), 10)
+    if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder))
+      throw new DataDirLockedError(`data folder is in use by process ${holder} (${path})`)
+    writeFileSync(path, String(process.pid), { mode: 0o600 })
+  }
+  return () => rmSync(path, { force: true })
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

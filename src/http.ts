@@ -1,0 +1,137 @@
+import { Elysia } from 'elysia'
+import type { Config } from './config'
+import { describeError, type Logger } from './logger'
+import {
+  fieldErrors,
+  HttpProblem,
+  invalid,
+  payloadTooLarge,
+  postgresProblem,
+  problemResponse,
+  unsupportedMediaType,
+} from './problems'
+
+type RequestState = { id: string; start: number; userId?: string }
+
+const states = new WeakMap<Request, RequestState>()
+// An incoming X-Request-Id is echoed only when it is short and made of safe characters.
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export function requestId(request: Request): string {
+  return states.get(request)?.id ?? 'unknown'
+}
+
+/** Lets the request log line name the authenticated user. */
+export function noteUser(request: Request, userId: string) {
+  const state = states.get(request)
+  if (state) state.userId = userId
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+function bodyProblem(request: Request, config: Config): HttpProblem | undefined {
+  if (!BODY_METHODS.has(request.method)) return undefined
+  const length = request.headers.get('content-length')
+  const chunked = request.headers.has('transfer-encoding')
+  if (!chunked && (length === null || length === '0')) return undefined
+  const type = (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+  const json = type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type)
+  if (!json && type !== 'multipart/form-data')
+    return unsupportedMediaType('Send JSON (application/json) or multipart/form-data')
+  if (json && length !== null && Number(length) > config.maxJsonBodyBytes)
+    return payloadTooLarge(`JSON bodies are limited to ${config.maxJsonBodyBytes} bytes`)
+  return undefined
+}
+
+/**
+ * Request id, body checks, the single error chokepoint and one log line per request.
+ * Every error leaves as problem+json; a 500 says nothing about its cause.
+ */
+export function httpBasics(config: Config, log: Logger) {
+  return new Elysia({ name: 'http-basics' })
+    .onRequest(({ request, set }) => {
+      const incoming = request.headers.get('x-request-id')
+      const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : Bun.randomUUIDv7()
+      states.set(request, { id, start: performance.now() })
+      set.headers['x-request-id'] = id
+      const problem = bodyProblem(request, config)
+      if (problem) {
+        set.status = problem.status
+        return problemResponse(problem.status, problem.title, id, { detail: problem.detail })
+      }
+    })
+    .onError({ as: 'global' }, ({ code, error, request, set, query }) => {
+      const id = requestId(request)
+      const answer = (
+        status: number,
+        title: string,
+        extra: Parameters<typeof problemResponse>[3],
+      ) => {
+        set.status = status
+        return problemResponse(status, title, id, extra)
+      }
+      if (error instanceof HttpProblem)
+        return answer(error.status, error.title, { detail: error.detail, ...error.extra })
+      if (code === 'VALIDATION' && error.type !== 'response') {
+        const problem = invalid(fieldErrors(error.all, query, error.value))
+        return answer(problem.status, problem.title, { detail: problem.detail, ...problem.extra })
+      }
+      if (code === 'PARSE')
+        return answer(400, 'Bad request', { detail: 'The request body is not well-formed' })
+      if (code === 'NOT_FOUND') return answer(404, 'Not found', { detail: 'No such route' })
+      const known = postgresProblem(error)
+      if (known) {
+        log.warn('database constraint', { request_id: id, ...describeError(error) })
+        return answer(known.status, known.title, { detail: known.detail })
+      }
+      log.error('unhandled error', { request_id: id, code, ...describeError(error) })
+      return answer(500, 'Internal server error', { detail: 'An unexpected error occurred' })
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, set }) => {
+      const state = states.get(request)
+      if (!state) return
+      log.info('request', {
+        method: request.method,
+        path: pathOf(request.url),
+        status: typeof set.status === 'number' ? set.status : 200,
+        ms: Math.round((performance.now() - state.start) * 100) / 100,
+        request_id: state.id,
+        user_id: state.userId,
+      })
+    })
+}
+
+function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('://') + 3)
+  const end = url.indexOf('?', start)
+  return start === -1 ? '/' : url.slice(start, end === -1 ? undefined : end)
+}
+
+type Peer = { requestIP(request: Request): { address: string } | null } | null
+
+/** The caller's user agent and address; X-Forwarded-For counts only behind a trusted proxy. */
+export function clientOf(request: Request, server: Peer, trustProxy: boolean) {
+  const forwarded = trustProxy
+    ? request.headers.get('x-forwarded-for')?.split(',')[0]?.trim()
+    : undefined
+  const ip = forwarded || server?.requestIP(request)?.address || null
+  return { userAgent: request.headers.get('user-agent'), ip: ip && isIp(ip) ? ip : null }
+}
+
+const isIp = (value: string) => /^[0-9a-fA-F:.]{2,45}$/.test(value)
+
+/** 201 with a Location header, as every create answers. */
+export function created<T>(
+  set: { status?: number | string; headers: Record<string, unknown> },
+  location: string,
+  body: T,
+): T {
+  set.status = 201
+  set.headers.location = location
+  return body
+}
+
+/** 204: the handler's promise resolved with nothing to say. */
+export function noContent(set: { status?: number | string }) {
+  set.status = 204
+}

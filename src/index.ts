@@ -1,0 +1,48 @@
+import { createApp } from './app'
+import { ConfigError, loadConfig, resolveJwtSecret } from './config'
+import { migrate, openDatabase } from './db'
+import { createLogger, describeError } from './logger'
+
+async function main() {
+  const config = loadConfig()
+  const log = createLogger(config.logLevel)
+  const { secret, generated } = await resolveJwtSecret(config)
+  if (generated)
+    log.warn('JWT_SECRET is not set; using a generated secret kept in DATA_DIR/jwt-secret', {
+      data_dir: config.dataDir,
+    })
+  const db = await openDatabase(config, log)
+  const applied = await migrate(db.sql)
+  if (applied.length > 0) log.info('migrations applied', { migrations: applied })
+  const app = await createApp({ config, db, log, jwtSecret: secret })
+  app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes })
+  log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: db.mode })
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info('shutting down', { signal })
+    // Stop accepting; in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then are cut.
+    const drained = app.server?.stop(false)
+    const timedOut = await Promise.race([
+      Promise.resolve(drained).then(() => false),
+      Bun.sleep(config.shutdownTimeoutMs).then(() => true),
+    ])
+    if (timedOut) await app.server?.stop(true)
+    await db.close()
+    log.info('stopped', { forced: timedOut })
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) console.error(error.message)
+  else
+    console.error(
+      JSON.stringify({ level: 'error', msg: 'startup failed', ...describeError(error) }),
+    )
+  process.exit(1)
+})

@@ -1,0 +1,26 @@
+import type { Principal } from '../../context'
+import type { Executor } from '../../db'
+import { forbidden, notFound } from '../../problems'
+import { canOnProject, type ProjectAction } from './policy'
+import { selectProjectAccess } from './queries'
+
+/**
+ * Throws 404 when the project does not exist and 403 when the caller may not do `action` in it;
+ * returns the caller's project role (undefined for an admin who is not a member).
+ */
+export async function authorizeProject(
+  db: Executor,
+  principal: Principal,
+  projectId: string,
+  action: ProjectAction,
+) {
+  const access = await selectProjectAccess(db, projectId, principal.userId)
+  if (!access) throw notFound('No such project')
+  if (!canOnProject(principal, action, access.role))
+    throw forbidden(
+      access.role
+        ? 'Your project role does not allow this'
+        : 'You are not a member of this project',
+    )
+  return access.role
+}
