@@ -37,9 +37,16 @@ export async function openDatabase(
       statement_timeout: config.db.statementTimeoutMs,
       idle_in_transaction_session_timeout: config.db.idleInTransactionTimeoutMs,
     },
-    // Calendar dates stay 'YYYY-MM-DD' strings instead of becoming midnight timestamps.
+    // Rows map to JSON as they are: timestamps as RFC 3339 UTC strings, calendar dates as
+    // 'YYYY-MM-DD' instead of midnight timestamps.
     types: {
       date: { to: 1082, from: [1082], serialize: (v: string) => v, parse: (v: string) => v },
+      timestamptz: {
+        to: 1184,
+        from: [1184],
+        serialize: (v: Date | string) => (v instanceof Date ? v.toISOString() : v),
+        parse: (v: string) => new Date(v).toISOString(),
+      },
     },
     onnotice: (notice) => log.debug('postgres notice', { notice: notice.message }),
   }

@@ -3,7 +3,7 @@ import postgres from 'postgres'
 import { type App, createApp } from '../src/app'
 import { type Config, loadConfig } from '../src/config'
 import { type Database, migrate, openDatabase } from '../src/db'
-import { createLogger } from '../src/logger'
+import { createLogger, type Fields, type Logger } from '../src/logger'
 
 export const JWT_SECRET = randomBytes(48).toString('base64url')
 const log = createLogger((process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent')
@@ -77,10 +77,13 @@ type RequestOptions = { body?: unknown; token?: string; headers?: Record<string,
 export type TestResponse = { status: number; headers: Headers; body: any; text: string }
 
 /** Starts the real app on a random loopback port over a fresh database. */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  logger: Logger = log,
+): Promise<TestServer> {
   const config = testConfig(env)
   const db = await freshDatabase(config)
-  const app = await createApp({ config, db, log, jwtSecret: config.jwtSecret as string })
+  const app = await createApp({ config, db, log: logger, jwtSecret: config.jwtSecret as string })
   app.listen({ hostname: '127.0.0.1', port: 0, maxRequestBodySize: config.maxBodyBytes })
   const url = `http://127.0.0.1:${app.server?.port}`
   return {
@@ -153,4 +156,29 @@ export function expectProblemShape(res: TestResponse, status: number) {
     typeof res.body?.request_id === 'string' &&
     res.body?.request_id === res.headers.get('x-request-id')
   if (!ok) throw new Error(`expected a ${status} problem, got ${res.status} ${res.text}`)
+}
+
+/** A logger that keeps every line, to assert what the server logged. */
+export function captureLogger() {
+  const lines: ({ level: string; msg: string } & Fields)[] = []
+  const keep = (level: string) => (msg: string, fields?: Fields) => {
+    lines.push({ level, msg, ...fields })
+  }
+  const logger: Logger = {
+    debug: keep('debug'),
+    info: keep('info'),
+    warn: keep('warn'),
+    error: keep('error'),
+  }
+  return { logger, lines }
+}
+
+/** Polls until `find` returns something (log lines are written after the response is sent). */
+export async function eventually<T>(find: () => T | undefined, ms = 2_000): Promise<T | undefined> {
+  const until = Date.now() + ms
+  for (;;) {
+    const found = find()
+    if (found !== undefined || Date.now() > until) return found
+    await Bun.sleep(10)
+  }
 }

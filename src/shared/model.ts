@@ -1,7 +1,7 @@
 import { t } from 'elysia'
 
 export const Uuid = t.String({ format: 'uuid', description: 'UUID (v7, time-ordered)' })
-export const Timestamp = t.Date({ description: 'RFC 3339 timestamp in UTC' })
+export const Timestamp = t.String({ format: 'date-time', description: 'RFC 3339 timestamp in UTC' })
 
 export const Username = t.String({
   minLength: 3,

@@ -185,9 +185,9 @@ export async function selectSessionPrincipal(db: Executor, sessionId: string) {
 
 export type SessionRow = {
   id: string
-  created_at: Date
-  last_used_at: Date
-  expires_at: Date
+  created_at: string
+  last_used_at: string
+  expires_at: string
   user_agent: string | null
   ip_address: string | null
 }

@@ -7,12 +7,13 @@ import type { AuthGuard } from '../auth/guard'
 import { UserList, UserModel } from './model'
 import { changePassword, getMe, getUserProfile, listUsers, updateMe } from './service'
 
-const updateMeRoute = {
-  auth: true,
+// A fresh object per route: Elysia writes resolved hooks into the options it is given.
+const updateMeRoute = () => ({
+  auth: true as const,
   body: UserModel.updateMe,
   response: { 200: UserModel.user, ...problems(400, 401, 409, 415, 422) },
   detail: { summary: 'Edit the caller’s profile (partial: absent fields stay, null clears)' },
-} as const
+})
 
 export const userRoutes = (ctx: AppContext, guard: AuthGuard) =>
   new Elysia({ prefix: '/users', detail: { tags: ['Users'] } })
@@ -22,8 +23,8 @@ export const userRoutes = (ctx: AppContext, guard: AuthGuard) =>
       response: { 200: UserModel.user, ...problems(401) },
       detail: { summary: 'The caller’s own account, with email and roles' },
     })
-    .patch('/me', ({ principal, body }) => updateMe(ctx, principal, body), updateMeRoute)
-    .put('/me', ({ principal, body }) => updateMe(ctx, principal, body), updateMeRoute)
+    .patch('/me', ({ principal, body }) => updateMe(ctx, principal, body), updateMeRoute())
+    .put('/me', ({ principal, body }) => updateMe(ctx, principal, body), updateMeRoute())
     .put(
       '/me/password',
       ({ principal, body, set }) => changePassword(ctx, principal, body).then(() => noContent(set)),
@@ -37,7 +38,7 @@ export const userRoutes = (ctx: AppContext, guard: AuthGuard) =>
         },
       },
     )
-    .get('/', ({ principal, query }) => listUsers(ctx, principal, query), {
+    .get('', ({ principal, query }) => listUsers(ctx, principal, query), {
       auth: true,
       query: UserModel.listQuery,
       response: { 200: UserList, ...problems(401, 403, 422) },

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'bun:test'
+import { mkdtemp, readFile, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, loadConfig, resolveJwtSecret } from '../src/config'
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+describe('loadConfig', () => {
+  it('gives every setting its documented default', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({
+      env: 'development',
+      host: '0.0.0.0',
+      port: 8080,
+      databaseUrl: undefined,
+      dataDir: './data',
+      accessTokenTtl: 900,
+      refreshTokenTtl: 2_592_000,
+      logLevel: 'info',
+      corsOrigins: '*',
+      trustProxy: false,
+    })
+  })
+
+  it('converts numbers, booleans and origin lists', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      TRUST_PROXY: 'true',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      DATABASE_URL: 'postgres://u@db:5432/app',
+    })
+    expect(config.port).toBe(9000)
+    expect(config.trustProxy).toBe(true)
+    expect(config.corsOrigins).toEqual(['https://a.example', 'https://b.example'])
+    expect(config.databaseUrl).toBe('postgres://u@db:5432/app')
+  })
+
+  it('names every bad value at once', () => {
+    const problems = problemsOf({ PORT: 'eighty', LOG_LEVEL: 'loud', ACCESS_TOKEN_TTL: '0' })
+    expect(problems.some((p) => p.startsWith('PORT'))).toBe(true)
+    expect(problems.some((p) => p.startsWith('LOG_LEVEL'))).toBe(true)
+    expect(problems.some((p) => p.startsWith('ACCESS_TOKEN_TTL'))).toBe(true)
+  })
+
+  it('rejects a DATABASE_URL that is not a postgres URL', () => {
+    expect(problemsOf({ DATABASE_URL: 'mysql://x' })[0]).toStartWith('DATABASE_URL')
+  })
+
+  it('requires a JWT_SECRET of at least 32 bytes in production', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      'JWT_SECRET: required when NODE_ENV=production',
+    ])
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'short' })[0]).toContain('32 bytes')
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) })).toEqual([])
+  })
+})
+
+describe('resolveJwtSecret', () => {
+  it('generates a secret once outside production and keeps it in DATA_DIR', async () => {
+    const dataDir = join(await mkdtemp(join(tmpdir(), 'taskapi-cfg-')), 'nested')
+    const config = loadConfig({ DATA_DIR: dataDir })
+    const first = await resolveJwtSecret(config)
+    const second = await resolveJwtSecret(config)
+    expect(first.generated).toBe(true)
+    expect(first.secret.length).toBeGreaterThanOrEqual(32)
+    expect(second.secret).toBe(first.secret)
+    expect((await readFile(join(dataDir, 'jwt-secret'), 'utf8')).trim()).toBe(first.secret)
+    expect((await stat(join(dataDir, 'jwt-secret'))).mode & 0o077).toBe(0)
+  })
+
+  it('uses JWT_SECRET when it is set', async () => {
+    const secret = 'x'.repeat(40)
+    expect(await resolveJwtSecret(loadConfig({ JWT_SECRET: secret }))).toEqual({
+      secret,
+      generated: false,
+    })
+  })
+})

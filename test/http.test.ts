@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import {
+  captureLogger,
+  eventually,
+  expectProblemShape,
+  registerUser,
+  startServer,
+  type TestServer,
+} from './helpers'
+
+let server: TestServer
+const captured = captureLogger()
+beforeAll(async () => {
+  server = await startServer(
+    { MAX_JSON_BODY_BYTES: '4096', MAX_BODY_BYTES: '65536' },
+    captured.logger,
+  )
+})
+afterAll(() => server.close())
+
+const PROBLEM_KEYS = ['detail', 'request_id', 'status', 'title', 'type']
+
+describe('errors', () => {
+  it('answers 404 problem+json for an unknown route', async () => {
+    const res = await server.request('GET', '/api/v1/no-such-thing')
+    expectProblemShape(res, 404)
+    expect(res.body.type).toBe('about:blank')
+  })
+
+  it('answers 400 for malformed JSON and creates nothing', async () => {
+    const res = await server.request('POST', '/api/v1/auth/register', {
+      body: '{"email": "broken@example.com", "username": "broken", "password": ',
+    })
+    expectProblemShape(res, 400)
+    const login = await server.request('POST', '/api/v1/auth/login', {
+      body: { email: 'broken@example.com', password: 'whatever' },
+    })
+    expect(login.status).toBe(401)
+  })
+
+  it('answers 415 for a body that is neither JSON nor multipart', async () => {
+    const res = await server.request('POST', '/api/v1/auth/login', {
+      body: 'email=a@b.c&password=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    expectProblemShape(res, 415)
+  })
+
+  it('answers 413 for a JSON body over MAX_JSON_BODY_BYTES', async () => {
+    const res = await server.request('POST', '/api/v1/auth/login', {
+      body: { email: 'a@example.com', password: 'x'.repeat(5000) },
+    })
+    expectProblemShape(res, 413)
+  })
+
+  it('refuses a body over MAX_BODY_BYTES before reading it', async () => {
+    const res = await fetch(`${server.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=x' },
+      body: new Uint8Array(100_000),
+    })
+    expect(res.status).toBe(413)
+  })
+
+  it('answers 422 with one entry per invalid field and a readable detail', async () => {
+    const res = await server.request('POST', '/api/v1/auth/register', {
+      body: { email: 'x@example.com', username: 'ok_name', password: 123 },
+    })
+    expectProblemShape(res, 422)
+    expect(res.body.errors).toEqual([{ path: '/password', message: expect.any(String) }])
+    expect(res.body.detail).toContain('password')
+  })
+
+  it('answers a bare 500 for an internal failure and logs the cause with the request id', async () => {
+    const user = await registerUser(server)
+    await server.db.sql`alter table users rename column avatar_url to avatar_url_gone`
+    try {
+      const res = await server.request('GET', '/api/v1/users/me', { token: user.access })
+      expectProblemShape(res, 500)
+      expect(Object.keys(res.body).sort()).toEqual(PROBLEM_KEYS)
+      expect(res.text).not.toMatch(/avatar|column|select|postgres|at \/|\.ts:|Error/)
+      const logged = await eventually(() =>
+        captured.lines.find((l) => l.level === 'error' && l.request_id === res.body.request_id),
+      )
+      expect(String(logged?.error)).toContain('avatar_url')
+    } finally {
+      await server.db.sql`alter table users rename column avatar_url_gone to avatar_url`
+    }
+  })
+})
+
+describe('request basics', () => {
+  it('echoes a sane X-Request-Id and replaces one that is not', async () => {
+    const sane = await server.request('GET', '/health', {
+      headers: { 'x-request-id': 'abc-123.x' },
+    })
+    expect(sane.headers.get('x-request-id')).toBe('abc-123.x')
+    for (const bad of ['x'.repeat(200), 'has spaces <script>']) {
+      const res = await server.request('GET', '/health', { headers: { 'x-request-id': bad } })
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f-]{21}$/)
+    }
+  })
+
+  it('puts X-Request-Id on successes and on errors alike', async () => {
+    const ok = await server.request('GET', '/health')
+    const missing = await server.request('GET', '/nope')
+    expect(ok.headers.get('x-request-id')).toBeTruthy()
+    expect(missing.headers.get('x-request-id')).toBe(missing.body.request_id)
+  })
+
+  it('logs one line per request with method, path without query, status, time and user', async () => {
+    const user = await registerUser(server)
+    const res = await server.request('GET', '/api/v1/users?search=secret-term', {
+      token: user.access,
+    })
+    const line = await eventually(() =>
+      captured.lines.find(
+        (l) => l.msg === 'request' && l.request_id === res.headers.get('x-request-id'),
+      ),
+    )
+    expect(line).toMatchObject({
+      method: 'GET',
+      path: '/api/v1/users',
+      status: 200,
+      user_id: user.id,
+    })
+    expect(typeof line?.ms).toBe('number')
+    expect(JSON.stringify(captured.lines)).not.toContain('secret-term')
+    const failed = await server.request('GET', '/nope')
+    const failedLine = await eventually(() =>
+      captured.lines.find((l) => l.msg === 'request' && l.request_id === failed.body.request_id),
+    )
+    expect(failedLine?.status).toBe(404)
+  })
+
+  it('answers a CORS preflight for the API', async () => {
+    const res = await fetch(`${server.url}/api/v1/users/me`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'PATCH',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    })
+    expect(res.status).toBeLessThan(300)
+    expect(res.headers.get('access-control-allow-origin')).toBeTruthy()
+    expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toContain(
+      'authorization',
+    )
+  })
+})

@@ -1,0 +1,117 @@
+import { afterAll, describe, expect, it } from 'bun:test'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+
+// These tests run the real entry point (`bun src/index.ts`) as operators do, on the embedded database.
+const entry = join(import.meta.dir, '..', 'src', 'index.ts')
+const running = new Set<Subprocess>()
+const folders: string[] = []
+
+afterAll(async () => {
+  for (const proc of running) proc.kill('SIGKILL')
+  for (const folder of folders) await rm(folder, { recursive: true, force: true })
+})
+
+async function tempDir() {
+  const dir = await mkdtemp(join(tmpdir(), 'taskapi-proc-'))
+  folders.push(dir)
+  return dir
+}
+
+function spawnServer(env: Record<string, string>) {
+  const proc = Bun.spawn(['bun', entry], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      PASSWORD_HASH_CONCURRENCY: '1',
+      ...env,
+    },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  running.add(proc)
+  return proc
+}
+
+/**
+ * Resolves with the URL of the "listening" log line. stdout keeps being drained afterwards:
+ * a closed pipe would kill the server on its next log line.
+ */
+async function listeningUrl(proc: Subprocess<'ignore', 'pipe', 'pipe'>) {
+  const decoder = new TextDecoder()
+  let seen = ''
+  let found: ((url: string) => void) | undefined
+  const url = new Promise<string>((resolve) => {
+    found = resolve
+  })
+  const drain = (async () => {
+    for await (const chunk of proc.stdout) {
+      seen += decoder.decode(chunk)
+      const match = /"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/.exec(seen)
+      if (match) found?.(`http://127.0.0.1:${match[1]}`)
+    }
+  })()
+  return Promise.race([
+    url,
+    drain.then(async () => {
+      throw new Error(
+        `server exited before listening: ${seen} ${await new Response(proc.stderr).text()}`,
+      )
+    }),
+  ])
+}
+
+const register = (url: string, n: number) =>
+  fetch(`${url}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: `p${n}@example.com`,
+      username: `proc_${n}`,
+      password: 'password123',
+    }),
+  })
+
+describe('the server process', () => {
+  it('exits 1 naming the bad setting when the configuration is invalid', async () => {
+    const proc = spawnServer({ PORT: 'eighty', DATA_DIR: await tempDir() })
+    expect(await proc.exited).toBe(1)
+    expect(await new Response(proc.stderr).text()).toContain('PORT')
+  })
+
+  it('runs on the embedded database in DATA_DIR, locks it, drains on SIGTERM and keeps data', async () => {
+    const dataDir = join(await tempDir(), 'data')
+    const first = spawnServer({ DATA_DIR: dataDir })
+    const url = await listeningUrl(first)
+    expect((await fetch(`${url}/health`)).status).toBe(200)
+    expect((await stat(join(dataDir, 'pg'))).isDirectory()).toBe(true)
+
+    const second = spawnServer({ DATA_DIR: dataDir })
+    expect(await second.exited).toBe(1)
+    expect(await new Response(second.stderr).text()).toContain('in use by process')
+
+    // Requests already in flight when SIGTERM arrives still get their answer.
+    const inFlight = [1, 2, 3].map((n) => register(url, n))
+    await Bun.sleep(50)
+    first.kill('SIGTERM')
+    const statuses = await Promise.all(inFlight.map((r) => r.then((res) => res.status)))
+    expect(statuses).toEqual([201, 201, 201])
+    expect(await first.exited).toBe(0)
+
+    const again = spawnServer({ DATA_DIR: dataDir })
+    const url2 = await listeningUrl(again)
+    const login = await fetch(`${url2}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'p2@example.com', password: 'password123' }),
+    })
+    expect(login.status).toBe(200)
+    again.kill('SIGTERM')
+    expect(await again.exited).toBe(0)
+  })
+})
