@@ -29,6 +29,7 @@ const EnvSchema = t.Object({
   DATABASE_POOL_MAX: t.Integer({ minimum: 1, maximum: 200, default: 10 }),
   DATABASE_STATEMENT_TIMEOUT_MS: Millis(5_000),
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Millis(10_000),
+  DATABASE_PREPARE: t.Boolean({ default: true }),
   JWT_SECRET: t.Optional(t.String()),
   ACCESS_TOKEN_TTL: Seconds(900),
   REFRESH_TOKEN_TTL: Seconds(2_592_000),
@@ -43,6 +44,8 @@ const EnvSchema = t.Object({
 })
 
 type Env = Static<typeof EnvSchema>
+/** The names of every environment variable the server reads. */
+export const SETTINGS = Object.keys(EnvSchema.properties)
 export type LogLevel = Static<typeof LogLevel>
 
 export type Config = {
@@ -51,7 +54,12 @@ export type Config = {
   port: number
   databaseUrl: string | undefined
   dataDir: string
-  db: { poolMax: number; statementTimeoutMs: number; idleInTransactionTimeoutMs: number }
+  db: {
+    poolMax: number
+    statementTimeoutMs: number
+    idleInTransactionTimeoutMs: number
+    prepare: boolean
+  }
   jwtSecret: string | undefined
   accessTokenTtl: number
   refreshTokenTtl: number
@@ -109,6 +117,7 @@ function toConfig(env: Env): Config {
       poolMax: env.DATABASE_POOL_MAX,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
       idleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      prepare: env.DATABASE_PREPARE,
     },
     jwtSecret: env.JWT_SECRET,
     accessTokenTtl: env.ACCESS_TOKEN_TTL,

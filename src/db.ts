@@ -32,6 +32,8 @@ export async function openDatabase(
     idle_timeout: 60,
     max_lifetime: 60 * 30,
     connect_timeout: 10,
+    // Off behind PgBouncer in transaction mode, where named prepared statements break.
+    prepare: config.db.prepare,
     connection: {
       application_name: 'taskapi',
       statement_timeout: config.db.statementTimeoutMs,

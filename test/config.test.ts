@@ -2,7 +2,7 @@ import { describe, expect, it } from 'bun:test'
 import { mkdtemp, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, loadConfig, resolveJwtSecret } from '../src/config'
+import { ConfigError, loadConfig, resolveJwtSecret, SETTINGS } from '../src/config'
 
 const problemsOf = (env: Record<string, string>) => {
   try {
@@ -83,5 +83,17 @@ describe('resolveJwtSecret', () => {
       secret,
       generated: false,
     })
+  })
+})
+
+describe('documentation of settings', () => {
+  it('lists every setting in .env.example and the README', async () => {
+    const root = new URL('..', import.meta.url)
+    const example = await Bun.file(new URL('.env.example', root)).text()
+    const readme = await Bun.file(new URL('README.md', root)).text()
+    for (const name of SETTINGS) {
+      expect(`${name}:${example.includes(`${name}=`)}`).toBe(`${name}:true`)
+      expect(`${name}:${readme.includes(`\`${name}\``)}`).toBe(`${name}:true`)
+    }
   })
 })
