@@ -1,9 +1,9 @@
-import { cors } from '@elysiajs/cors'
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import pkg from '../package.json'
 import type { Config } from './config'
 import type { AppContext } from './context'
+import { cors } from './cors'
 import type { Database } from './db'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
@@ -39,14 +39,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const guard = authGuard(ctx)
   return new Elysia()
     .use(httpBasics(config, log))
-    .use(
-      cors({
-        origin: config.corsOrigins === '*' ? true : config.corsOrigins,
-        exposeHeaders: ['X-Request-Id', 'Location', 'ETag', 'Retry-After'],
-        allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Request-Id'],
-        maxAge: 600,
-      }),
-    )
+    .use(cors(config.corsOrigins))
     .use(
       openapi({
         path: '/docs',

@@ -142,10 +142,29 @@ describe('request basics', () => {
         'access-control-request-headers': 'authorization, content-type',
       },
     })
-    expect(res.status).toBeLessThan(300)
-    expect(res.headers.get('access-control-allow-origin')).toBeTruthy()
+    expect(res.status).toBe(204)
+    expect(res.headers.get('access-control-allow-origin')).toBe('*')
+    expect(res.headers.get('access-control-allow-methods')).toContain('PATCH')
     expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toContain(
       'authorization',
     )
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull()
+  })
+
+  it('with an origin list, allows listed origins only and varies on Origin', async () => {
+    const listed = await startServer({ CORS_ORIGINS: 'https://app.example.com,https://b.example' })
+    try {
+      const ok = await fetch(`${listed.url}/health`, { headers: { origin: 'https://b.example' } })
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://b.example')
+      expect(ok.headers.get('access-control-expose-headers')).toContain('X-Request-Id')
+      expect(ok.headers.get('vary')).toBe('Origin')
+      const other = await fetch(`${listed.url}/health`, {
+        headers: { origin: 'https://evil.example' },
+      })
+      expect(other.status).toBe(200)
+      expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    } finally {
+      await listed.close()
+    }
   })
 })
