@@ -159,11 +159,12 @@ describe('POST /auth/login', () => {
 })
 
 describe('access tokens', () => {
-  const sign = (claims: Record<string, unknown>, opts: { secret?: string; exp?: number } = {}) =>
+  type SignOptions = { secret?: string; exp?: number; typ?: string; aud?: string; iss?: string }
+  const sign = (claims: Record<string, unknown>, opts: SignOptions = {}) =>
     new SignJWT(claims)
-      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
-      .setIssuer('taskapi')
-      .setAudience('taskapi')
+      .setProtectedHeader({ alg: 'HS256', typ: opts.typ ?? 'at+jwt' })
+      .setIssuer(opts.iss ?? 'taskapi')
+      .setAudience(opts.aud ?? 'taskapi')
       .setIssuedAt()
       .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 600)
       .sign(new TextEncoder().encode(opts.secret ?? JWT_SECRET))
@@ -195,23 +196,14 @@ describe('access tokens', () => {
     expect((await me(await sign(claims))).status).toBe(200)
   })
 
-  it('rejects a token of another type or audience signed with the right key', async () => {
+  it('rejects a token of another type, audience or issuer signed with the right key', async () => {
     const user = await registerUser(server)
     const { payload } = decodeJwt(user.access)
-    const wrongTyp = await new SignJWT({ sub: user.id, sid: payload.sid })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setIssuer('taskapi')
-      .setAudience('taskapi')
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(new TextEncoder().encode(JWT_SECRET))
-    const wrongAud = await new SignJWT({ sub: user.id, sid: payload.sid })
-      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
-      .setIssuer('taskapi')
-      .setAudience('somebody-else')
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(new TextEncoder().encode(JWT_SECRET))
+    const claims = { sub: user.id, sid: payload.sid }
+    const wrongTyp = await sign(claims, { typ: 'JWT' })
+    const wrongAud = await sign(claims, { aud: 'somebody-else' })
+    const wrongIss = await sign(claims, { iss: 'somebody-else' })
+    expectProblemShape(await me(wrongIss), 401)
     expectProblemShape(await me(wrongTyp), 401)
     expectProblemShape(await me(wrongAud), 401)
   })

@@ -1,4 +1,5 @@
 import type { Executor } from '../../db'
+import { roleNamesOf } from '../users/queries'
 
 export type Credentials = { id: string; password_hash: string; is_active: boolean }
 
@@ -162,13 +163,7 @@ export async function selectSessionPrincipal(db: Executor, sessionId: string) {
     select
       s.user_id,
       (s.revoked_at is null and s.expires_at > now() and u.is_active) as live,
-      array(
-        select r.name::text
-        from user_roles ur
-        join roles r on r.id = ur.role_id
-        where ur.user_id = s.user_id
-        order by r.name
-      ) as roles,
+      ${roleNamesOf(db, 's.user_id')} as roles,
       array(
         select distinct p.name::text
         from user_roles ur

@@ -1,18 +1,25 @@
 import type { Executor } from '../../db'
 import type { PublicProfile, UpdateMe, User } from './model'
 
+/** The names of a user's global roles, sorted, as a SQL fragment over the given id column. */
+export function roleNamesOf(db: Executor, userIdColumn: string) {
+  return db`
+    array(
+      select r.name::text
+      from user_roles ur
+      join roles r on r.id = ur.role_id
+      where ur.user_id = ${db(userIdColumn)}
+      order by r.name
+    )
+  `
+}
+
 export async function selectUser(db: Executor, id: string) {
   const [row] = await db<User[]>`
     select
       u.id, u.email, u.username, u.first_name, u.last_name, u.avatar_url,
       u.is_active, u.email_verified, u.created_at, u.updated_at,
-      array(
-        select r.name::text
-        from user_roles ur
-        join roles r on r.id = ur.role_id
-        where ur.user_id = u.id
-        order by r.name
-      ) as roles
+      ${roleNamesOf(db, 'u.id')} as roles
     from users u
     where u.id = ${id}
   `
