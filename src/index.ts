@@ -4,7 +4,8 @@ import { migrate, openDatabase } from './db'
 import { createLogger, describeError } from './logger'
 
 async function main() {
-  const config = loadConfig()
+  // Written out statically so the binary's build-time NODE_ENV=production wins over the runtime one.
+  const config = loadConfig({ ...process.env, NODE_ENV: process.env.NODE_ENV })
   const log = createLogger(config.logLevel)
   const { secret, generated } = await resolveJwtSecret(config)
   if (generated)
@@ -14,6 +15,8 @@ async function main() {
   const db = await openDatabase(config, log)
   const applied = await migrate(db.sql)
   if (applied.length > 0) log.info('migrations applied', { migrations: applied })
+  // The embedded database's first start (initdb) leaves ~0.5 GB of garbage; free it before serving.
+  if (db.mode === 'embedded') Bun.gc(true)
   const app = await createApp({ config, db, log, jwtSecret: secret })
   app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes })
   log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: db.mode })
