@@ -29,7 +29,7 @@ export const invalid = (errors: FieldError[]) =>
   new HttpProblem(422, 'Validation failed', describe(errors), { errors })
 
 const describe = (errors: FieldError[]) =>
-  errors.map((e) => `${e.path.slice(1).replaceAll('/', '.') || 'body'} ${e.message}`).join('; ')
+  errors.map((e) => `${e.path.slice(1).replaceAll('/', '.') || 'request'} ${e.message}`).join('; ')
 
 /** The body every error answers with (RFC 9457); the OpenAPI document refers to it. */
 export const Problem = t.Object(
@@ -116,7 +116,9 @@ export function fieldErrors(
 
 function guessPath(raw: Record<string, unknown> | undefined, value: unknown): string {
   if (!raw) return ''
-  const matches = Object.keys(raw).filter((k) => String(raw[k]) === String(value))
+  const same = (k: string) =>
+    String(raw[k]) === String(value) || (typeof value === 'number' && Number(raw[k]) === value)
+  const matches = Object.keys(raw).filter(same)
   return matches.length === 1 ? `/${matches[0]}` : ''
 }
 

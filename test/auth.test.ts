@@ -158,6 +158,31 @@ describe('POST /auth/login', () => {
   })
 })
 
+describe('deactivated accounts', () => {
+  it('cannot log in (same 401 body as a wrong password) nor refresh', async () => {
+    const user = await registerUser(server)
+    await server.db.sql`update users set is_active = false where id = ${user.id}`
+    const res = await login(user.input.email, user.input.password)
+    const wrong = await login(user.input.email, 'not the password')
+    expectProblemShape(res, 401)
+    expect(res.body.detail).toBe(wrong.body.detail)
+    expectProblemShape(await refresh(user.refresh), 401)
+  })
+
+  it('lose their access tokens once the session cache entry expires', async () => {
+    const uncached = await startServer({ SESSION_CACHE_TTL_MS: '0' })
+    try {
+      const user = await registerUser(uncached)
+      const get = () => uncached.request('GET', '/api/v1/users/me', { token: user.access })
+      expect((await get()).status).toBe(200)
+      await uncached.db.sql`update users set is_active = false where id = ${user.id}`
+      expectProblemShape(await get(), 401)
+    } finally {
+      await uncached.close()
+    }
+  })
+})
+
 describe('access tokens', () => {
   type SignOptions = { secret?: string; exp?: number; typ?: string; aud?: string; iss?: string }
   const sign = (claims: Record<string, unknown>, opts: SignOptions = {}) =>

@@ -190,6 +190,11 @@ describe('GET /users', () => {
     const pageZero = await server.request('GET', '/api/v1/users?page=0', { token: caller.access })
     expectProblemShape(pageZero, 422)
     expect(pageZero.body.errors[0].path).toBe('/page')
+    const huge = await server.request('GET', '/api/v1/users?limit=99999999999999999999', {
+      token: caller.access,
+    })
+    expectProblemShape(huge, 422)
+    expect(huge.body.errors[0].path).toBe('/limit')
     const notNumber = await server.request('GET', '/api/v1/users?limit=ten', {
       token: caller.access,
     })
