@@ -1,4 +1,3 @@
-import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import pkg from '../package.json'
 import type { Config } from './config'
@@ -14,6 +13,7 @@ import { SessionCache } from './modules/auth/session-cache'
 import { createAccessTokens } from './modules/auth/tokens'
 import { healthRoutes } from './modules/health/routes'
 import { userRoutes } from './modules/users/routes'
+import { apiDocs } from './openapi'
 
 export type AppDeps = { config: Config; db: Database; log: Logger; jwtSecret: string }
 
@@ -41,21 +41,15 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     .use(httpBasics(config, log))
     .use(cors(config.corsOrigins))
     .use(
-      openapi({
-        path: '/docs',
-        specPath: '/docs/json',
-        documentation: {
-          info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },
-          tags: [
-            { name: 'Auth', description: 'Accounts, sign-in and sessions' },
-            { name: 'Users', description: 'Own account and public profiles' },
-            { name: 'Operations', description: 'Health and documentation' },
-          ],
-          components: {
-            securitySchemes: {
-              bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-            },
-          },
+      apiDocs({
+        info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },
+        tags: [
+          { name: 'Auth', description: 'Accounts, sign-in and sessions' },
+          { name: 'Users', description: 'Own account and public profiles' },
+          { name: 'Operations', description: 'Health and documentation' },
+        ],
+        components: {
+          securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
         },
       }),
     )

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { Validator } from '@seriousme/openapi-schema-validator'
 import { startServer, type TestServer } from './helpers'
 
 let server: TestServer
@@ -23,6 +24,24 @@ describe('GET /docs/json', () => {
       type: 'http',
       scheme: 'bearer',
     })
+  })
+
+  it('passes an OpenAPI schema validator', async () => {
+    const doc = (await server.request('GET', '/docs/json')).body
+    const result = await new Validator().validate(doc)
+    expect(result.errors ?? []).toEqual([])
+    expect(result.valid).toBe(true)
+  })
+
+  it('describes errors as problem+json and query numbers as integers', async () => {
+    const doc = (await server.request('GET', '/docs/json')).body
+    const register = doc.paths['/api/v1/auth/register'].post
+    expect(Object.keys(register.responses['409'].content)).toEqual(['application/problem+json'])
+    expect(Object.keys(register.responses['201'].content)).toEqual(['application/json'])
+    const limit = doc.paths['/api/v1/users'].get.parameters.find(
+      (p: { name: string }) => p.name === 'limit',
+    )
+    expect(limit.schema).toMatchObject({ type: 'integer', maximum: 100 })
   })
 
   it('documents every route with a summary, a tag and its error responses', async () => {
