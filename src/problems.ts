@@ -15,7 +15,6 @@ export class HttpProblem extends Error {
   }
 }
 
-export const badRequest = (detail: string) => new HttpProblem(400, 'Bad request', detail)
 export const unauthorized = (detail = 'Authentication required') =>
   new HttpProblem(401, 'Unauthorized', detail, { headers: { 'www-authenticate': 'Bearer' } })
 export const forbidden = (detail = 'You are not allowed to do this') =>

@@ -62,6 +62,23 @@ describe('errors', () => {
     expect(res.status).toBe(413)
   })
 
+  it('refuses a chunked body (no Content-Length) over MAX_BODY_BYTES', async () => {
+    const chunk = new Uint8Array(10_000).fill(0x61)
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 20; i++) controller.enqueue(chunk)
+        controller.close()
+      },
+    })
+    const res = await fetch(`${server.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit)
+    expect(res.status).toBe(413)
+  })
+
   it('answers 422 with one entry per invalid field and a readable detail', async () => {
     const res = await server.request('POST', '/api/v1/auth/register', {
       body: { email: 'x@example.com', username: 'ok_name', password: 123 },

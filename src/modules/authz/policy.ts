@@ -13,8 +13,7 @@ export type Permission =
   | 'tasks.delete'
   | 'admin.access'
 
-export const PROJECT_ROLES = ['owner', 'manager', 'member', 'viewer'] as const
-export type ProjectRole = (typeof PROJECT_ROLES)[number]
+export type ProjectRole = 'owner' | 'manager' | 'member' | 'viewer'
 
 /**
  * What may be done inside a project. Each action needs a global permission AND one of the
