@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { SignJWT } from 'jose'
+import { grantInitialRole, insertUser, lockRegistrations } from '../src/modules/auth/queries'
 import {
   decodeJwt,
   expectProblemShape,
@@ -28,6 +29,45 @@ describe('POST /auth/register', () => {
     expect(first.body.user.roles).toEqual(['admin'])
     expect(second.body.user.roles).toEqual(['developer'])
   })
+
+  // Needs two concurrent sessions, which the single-session embedded database does not have.
+  it.skipIf(!process.env.DATABASE_URL)(
+    'makes only one admin when the first two registrations overlap',
+    async () => {
+      const empty = await startServer()
+      const [a, b] = await Promise.all([empty.db.sql.reserve(), empty.db.sql.reserve()])
+      try {
+        const user = (n: number) => ({
+          email: `race${n}@example.com`,
+          username: `race${n}`,
+          password_hash: 'x',
+          first_name: null,
+          last_name: null,
+        })
+        await a`begin`
+        await lockRegistrations(a)
+        await grantInitialRole(a, await insertUser(a, user(1)))
+        // The second registration must wait for the first to commit before choosing its role.
+        const second = (async () => {
+          await b`begin`
+          await lockRegistrations(b)
+          await grantInitialRole(b, await insertUser(b, user(2)))
+          await b`commit`
+        })()
+        await Bun.sleep(200)
+        await a`commit`
+        await second
+        const rows = await empty.db.sql<{ name: string }[]>`
+          select r.name from user_roles ur join roles r on r.id = ur.role_id order by r.name
+        `
+        expect(rows.map((r) => r.name)).toEqual(['admin', 'developer'])
+      } finally {
+        a.release()
+        b.release()
+        await empty.close()
+      }
+    },
+  )
 
   it('answers 201 with tokens, the user without a password hash, and a Location', async () => {
     const res = await server.request('POST', '/api/v1/auth/register', {
