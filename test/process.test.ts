@@ -96,11 +96,13 @@ describe('the server process', () => {
     expect(await new Response(second.stderr).text()).toContain('in use by process')
 
     // Requests already in flight when SIGTERM arrives still get their answer.
-    const inFlight = [1, 2, 3].map((n) => register(url, n))
-    await Bun.sleep(50)
+    // One hash at a time makes the four registrations take several hundred ms in all; the
+    // signal comes once they have surely arrived.
+    const inFlight = [1, 2, 3, 4].map((n) => register(url, n))
+    await Bun.sleep(120)
     first.kill('SIGTERM')
     const statuses = await Promise.all(inFlight.map((r) => r.then((res) => res.status)))
-    expect(statuses).toEqual([201, 201, 201])
+    expect(statuses).toEqual([201, 201, 201, 201])
     expect(await first.exited).toBe(0)
 
     const again = spawnServer({ DATA_DIR: dataDir })
