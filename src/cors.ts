@@ -7,28 +7,36 @@ const EXPOSED_HEADERS =
   'X-Request-Id, Location, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset'
 
 /**
- * CORS for a bearer-token API (no cookies, so no credentials): `*` or an allow-list of origins.
- * A listed origin is echoed with `Vary: Origin`; others get no CORS headers and the browser blocks.
+ * CORS headers for a bearer-token API (no cookies, so no credentials): `*` or an allow-list.
+ * A listed origin is echoed with `Vary: Origin`; others get none and the browser blocks them.
  */
-export function cors(origins: Config['corsOrigins']) {
-  const allowed = (origin: string | null): string | undefined => {
-    if (!origin) return undefined
-    if (origins === '*') return '*'
-    return origins.includes(origin) ? origin : undefined
+export function corsHeaders(origins: Config['corsOrigins'], request: Request) {
+  const headers: Record<string, string> = {}
+  if (origins !== '*') headers.vary = 'Origin'
+  const origin = request.headers.get('origin')
+  if (!origin || (origins !== '*' && !origins.includes(origin))) return headers
+  headers['access-control-allow-origin'] = origins === '*' ? '*' : origin
+  headers['access-control-expose-headers'] = EXPOSED_HEADERS
+  return headers
+}
+
+/** The answer to a CORS preflight request, or undefined when the request is not one. */
+export function preflightHeaders(origins: Config['corsOrigins'], request: Request) {
+  if (request.method !== 'OPTIONS' || !request.headers.has('access-control-request-method'))
+    return undefined
+  const headers = corsHeaders(origins, request)
+  if (!headers['access-control-allow-origin']) return undefined
+  return {
+    ...headers,
+    'access-control-allow-methods': METHODS,
+    'access-control-allow-headers': ALLOWED_HEADERS,
+    'access-control-max-age': '600',
   }
+}
+
+/** Adds the CORS headers to every answer (preflights are answered in http.ts). */
+export function cors(origins: Config['corsOrigins']) {
   return new Elysia({ name: 'cors' }).onRequest(({ request, set }) => {
-    const origin = request.headers.get('origin')
-    if (origins !== '*') set.headers.vary = 'Origin'
-    const allow = allowed(origin)
-    if (!allow) return
-    set.headers['access-control-allow-origin'] = allow
-    set.headers['access-control-expose-headers'] = EXPOSED_HEADERS
-    if (request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {
-      set.headers['access-control-allow-methods'] = METHODS
-      set.headers['access-control-allow-headers'] = ALLOWED_HEADERS
-      set.headers['access-control-max-age'] = '600'
-      set.status = 204
-      return new Response(null, { status: 204, headers: set.headers as Record<string, string> })
-    }
+    Object.assign(set.headers, corsHeaders(origins, request))
   })
 }

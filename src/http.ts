@@ -1,10 +1,13 @@
+import { isIP } from 'node:net'
 import { Elysia } from 'elysia'
 import type { Config } from './config'
+import { corsHeaders, preflightHeaders } from './cors'
 import { describeError, type Logger } from './logger'
 import {
   fieldErrors,
   HttpProblem,
   invalid,
+  malformedBody,
   payloadTooLarge,
   postgresProblem,
   problemResponse,
@@ -29,13 +32,40 @@ export function noteUser(request: Request, userId: string) {
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
+const mediaType = (header: string | null) =>
+  (header ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+const isJson = (type: string) =>
+  type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type)
+
+/**
+ * Reads a JSON body counting bytes as they arrive, so a chunked body (no Content-Length) cannot
+ * pass MAX_JSON_BODY_BYTES either; an empty body reads as null (and then fails validation).
+ */
+async function readJson(request: Request, limit: number): Promise<unknown> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  if (request.body)
+    for await (const chunk of request.body) {
+      size += chunk.byteLength
+      if (size > limit) throw payloadTooLarge(`JSON bodies are limited to ${limit} bytes`)
+      chunks.push(chunk)
+    }
+  const text = new TextDecoder().decode(Buffer.concat(chunks))
+  if (text.trim() === '') return null
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw malformedBody()
+  }
+}
+
 function bodyProblem(request: Request, config: Config): HttpProblem | undefined {
   if (!BODY_METHODS.has(request.method)) return undefined
   const length = request.headers.get('content-length')
   const chunked = request.headers.has('transfer-encoding')
   if (!chunked && (length === null || length === '0')) return undefined
-  const type = (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
-  const json = type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type)
+  const type = mediaType(request.headers.get('content-type'))
+  const json = isJson(type)
   if (!json && type !== 'multipart/form-data')
     return unsupportedMediaType('Send JSON (application/json) or multipart/form-data')
   if (json && length !== null && Number(length) > config.maxJsonBodyBytes)
@@ -54,12 +84,24 @@ export function httpBasics(config: Config, log: Logger) {
       const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : Bun.randomUUIDv7()
       states.set(request, { id, start: performance.now() })
       set.headers['x-request-id'] = id
+      const preflight = preflightHeaders(config.corsOrigins, request)
+      if (preflight) {
+        set.status = 204
+        return new Response(null, { status: 204, headers: { ...preflight, 'x-request-id': id } })
+      }
       const problem = bodyProblem(request, config)
       if (problem) {
         set.status = problem.status
-        return problemResponse(problem.status, problem.title, id, { detail: problem.detail })
+        return problemResponse(problem.status, problem.title, id, {
+          detail: problem.detail,
+          // The CORS plugin has not run yet: without its headers a browser could not read this.
+          headers: corsHeaders(config.corsOrigins, request),
+        })
       }
     })
+    .onParse({ as: 'global' }, ({ request, contentType }) =>
+      isJson(mediaType(contentType)) ? readJson(request, config.maxJsonBodyBytes) : undefined,
+    )
     .onError({ as: 'global' }, ({ code, error, request, set, query }) => {
       const id = requestId(request)
       const answer = (
@@ -70,14 +112,18 @@ export function httpBasics(config: Config, log: Logger) {
         set.status = status
         return problemResponse(status, title, id, extra)
       }
-      if (error instanceof HttpProblem)
-        return answer(error.status, error.title, { detail: error.detail, ...error.extra })
+      // Elysia wraps whatever a parser throws (our 413 and 400 included) in a ParseError.
+      const cause = code === 'PARSE' ? (error as Error).cause : error
+      if (cause instanceof HttpProblem)
+        return answer(cause.status, cause.title, { detail: cause.detail, ...cause.extra })
       if (code === 'VALIDATION' && error.type !== 'response') {
         const problem = invalid(fieldErrors(error.all, query, error.value))
         return answer(problem.status, problem.title, { detail: problem.detail, ...problem.extra })
       }
-      if (code === 'PARSE')
-        return answer(400, 'Bad request', { detail: 'The request body is not well-formed' })
+      if (code === 'PARSE') {
+        const problem = malformedBody()
+        return answer(problem.status, problem.title, { detail: problem.detail })
+      }
       if (code === 'NOT_FOUND') return answer(404, 'Not found', { detail: 'No such route' })
       const known = postgresProblem(error)
       if (known) {
@@ -109,16 +155,17 @@ function pathOf(url: string): string {
 
 type Peer = { requestIP(request: Request): { address: string } | null } | null
 
-/** The caller's user agent and address; X-Forwarded-For counts only behind a trusted proxy. */
+/**
+ * The caller's user agent and address. Behind a trusted proxy the address is the last
+ * X-Forwarded-For entry, the one that proxy appended; earlier entries are the client's own claim.
+ */
 export function clientOf(request: Request, server: Peer, trustProxy: boolean) {
   const forwarded = trustProxy
-    ? request.headers.get('x-forwarded-for')?.split(',')[0]?.trim()
+    ? request.headers.get('x-forwarded-for')?.split(',').at(-1)?.trim()
     : undefined
   const ip = forwarded || server?.requestIP(request)?.address || null
-  return { userAgent: request.headers.get('user-agent'), ip: ip && isIp(ip) ? ip : null }
+  return { userAgent: request.headers.get('user-agent'), ip: ip && isIP(ip) ? ip : null }
 }
-
-const isIp = (value: string) => /^[0-9a-fA-F:.]{2,45}$/.test(value)
 
 /** 201 with a Location header, as every create answers. */
 export function created<T>(

@@ -2,6 +2,7 @@ import { createApp } from './app'
 import { ConfigError, loadConfig, resolveJwtSecret } from './config'
 import { migrate, openDatabase } from './db'
 import { createLogger, describeError } from './logger'
+import { scheduleSessionPurge } from './modules/auth/service'
 
 async function main() {
   // Written out statically so the binary's build-time NODE_ENV=production wins over the runtime one.
@@ -17,6 +18,7 @@ async function main() {
   if (applied.length > 0) log.info('migrations applied', { migrations: applied })
   // The embedded database's first start (initdb) leaves ~0.5 GB of garbage; free it before serving.
   if (db.mode === 'embedded') Bun.gc(true)
+  const stopPurge = scheduleSessionPurge(db.sql, log)
   const app = await createApp({ config, db, log, jwtSecret: secret })
   app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes })
   log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: db.mode })
@@ -33,6 +35,7 @@ async function main() {
       Bun.sleep(config.shutdownTimeoutMs).then(() => true),
     ])
     if (timedOut) await app.server?.stop(true)
+    stopPurge()
     await db.close()
     log.info('stopped', { forced: timedOut })
     process.exit(0)

@@ -15,6 +15,8 @@ export class HttpProblem extends Error {
   }
 }
 
+export const malformedBody = () =>
+  new HttpProblem(400, 'Bad request', 'The request body is not well-formed JSON')
 export const unauthorized = (detail = 'Authentication required') =>
   new HttpProblem(401, 'Unauthorized', detail, { headers: { 'www-authenticate': 'Bearer' } })
 export const forbidden = (detail = 'You are not allowed to do this') =>
@@ -81,7 +83,17 @@ export function postgresProblem(error: unknown): HttpProblem | undefined {
       return conflict('The request refers to a resource that does not exist or is still in use')
     case '23514':
     case '22001':
+    case '22003':
       return new HttpProblem(422, 'Validation failed', 'A value is out of its allowed range')
+    // NUL bytes and other text PostgreSQL cannot store; malformed values of a column's type.
+    case '22021':
+    case '22P05':
+    case '22P02':
+      return new HttpProblem(
+        422,
+        'Validation failed',
+        'A value contains characters or a format that cannot be stored',
+      )
     default:
       return undefined
   }

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { SignJWT } from 'jose'
-import { grantInitialRole, insertUser, lockRegistrations } from '../src/modules/auth/queries'
+import {
+  deleteEndedSessions,
+  grantInitialRole,
+  insertUser,
+  lockRegistrations,
+} from '../src/modules/auth/queries'
 import {
   decodeJwt,
   expectProblemShape,
@@ -223,6 +228,56 @@ describe('deactivated accounts', () => {
   })
 })
 
+describe('ended sessions', () => {
+  it('are deleted a week after they end, live ones are kept', async () => {
+    const user = await registerUser(server)
+    const insert = (expires: string, revoked: string | null) => server.db.sql`
+      insert into user_sessions (user_id, token_hash, expires_at, revoked_at)
+      values (${user.id}, ${crypto.randomUUID()}, now() + ${expires}::interval, now() + ${revoked}::interval)
+      returning id
+    `
+    const [[expired], [revoked], [recent]] = await Promise.all([
+      insert('-8 days', null),
+      insert('20 days', '-8 days'),
+      insert('20 days', '-1 day'),
+    ])
+    expect(await deleteEndedSessions(server.db.sql, 7)).toBeGreaterThanOrEqual(2)
+    const left = await server.db.sql<{ id: string }[]>`
+      select id from user_sessions where user_id = ${user.id}
+    `
+    const ids = left.map((r) => r.id)
+    expect(ids).not.toContain(expired?.id)
+    expect(ids).not.toContain(revoked?.id)
+    expect(ids).toContain(recent?.id)
+    expect((await me(user.access)).status).toBe(200)
+  })
+})
+
+describe('client address', () => {
+  it('is the peer address unless TRUST_PROXY, then the last X-Forwarded-For entry', async () => {
+    const sessionsOf = async (target: TestServer, headers: Record<string, string>) => {
+      const user = await registerUser(target)
+      await target.request('POST', '/api/v1/auth/login', {
+        body: { email: user.input.email, password: user.input.password },
+        headers,
+      })
+      const res = await target.request('GET', '/api/v1/auth/sessions', { token: user.access })
+      return res.body.map((s: { ip_address: string | null }) => s.ip_address)
+    }
+    const spoof = { 'x-forwarded-for': '10.9.9.9, 203.0.113.7' }
+    expect(await sessionsOf(server, spoof)).toEqual(['127.0.0.1', '127.0.0.1'])
+    const proxied = await startServer({ TRUST_PROXY: 'true' })
+    try {
+      expect(await sessionsOf(proxied, spoof)).toContain('203.0.113.7')
+      expect(await sessionsOf(proxied, spoof)).not.toContain('10.9.9.9')
+      const malformed = await sessionsOf(proxied, { 'x-forwarded-for': '999.1.1.1' })
+      expect(malformed).toContain(null)
+    } finally {
+      await proxied.close()
+    }
+  })
+})
+
 describe('access tokens', () => {
   type SignOptions = { secret?: string; exp?: number; typ?: string; aud?: string; iss?: string }
   const sign = (claims: Record<string, unknown>, opts: SignOptions = {}) =>
@@ -261,6 +316,12 @@ describe('access tokens', () => {
     expect((await me(await sign(claims))).status).toBe(200)
   })
 
+  it('rejects a correctly signed token whose sid or sub is not a UUID', async () => {
+    const user = await registerUser(server)
+    expectProblemShape(await me(await sign({ sub: user.id, sid: 'not-a-uuid' })), 401)
+    expectProblemShape(await me(await sign({ sub: 42, sid: crypto.randomUUID() })), 401)
+  })
+
   it('rejects a token of another type, audience or issuer signed with the right key', async () => {
     const user = await registerUser(server)
     const { payload } = decodeJwt(user.access)
@@ -297,12 +358,15 @@ describe('POST /auth/refresh', () => {
     expectProblemShape(await me(user.access), 401)
   })
 
-  it('lets exactly one of several parallel refreshes with the same token win', async () => {
+  it('never lets two parallel refreshes with the same token both succeed', async () => {
     const user = await registerUser(server)
     const results = await Promise.all(Array.from({ length: 8 }, () => refresh(user.refresh)))
-    const statuses = results.map((r) => r.status).sort()
-    expect(statuses.filter((s) => s === 200)).toHaveLength(1)
-    expect(statuses.filter((s) => s === 401)).toHaveLength(7)
+    const winners = results.filter((r) => r.status === 200)
+    expect(winners).toHaveLength(1)
+    expect(results.filter((r) => r.status === 401)).toHaveLength(7)
+    // The losers presented a rotated-out token: that is reuse, and it ends the winner's session too.
+    expectProblemShape(await me(winners[0]?.body.access_token), 401)
+    expectProblemShape(await refresh(winners[0]?.body.refresh_token), 401)
   })
 
   it('answers 401 for an unknown token and 422 for a missing one', async () => {

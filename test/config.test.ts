@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test'
-import { mkdtemp, readFile, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig, resolveJwtSecret, SETTINGS } from '../src/config'
@@ -66,7 +66,8 @@ describe('loadConfig', () => {
 
 describe('resolveJwtSecret', () => {
   it('generates a secret once outside production and keeps it in DATA_DIR', async () => {
-    const dataDir = join(await mkdtemp(join(tmpdir(), 'taskapi-cfg-')), 'nested')
+    const root = await mkdtemp(join(tmpdir(), 'taskapi-cfg-'))
+    const dataDir = join(root, 'nested')
     const config = loadConfig({ DATA_DIR: dataDir })
     const first = await resolveJwtSecret(config)
     const second = await resolveJwtSecret(config)
@@ -75,6 +76,7 @@ describe('resolveJwtSecret', () => {
     expect(second.secret).toBe(first.secret)
     expect((await readFile(join(dataDir, 'jwt-secret'), 'utf8')).trim()).toBe(first.secret)
     expect((await stat(join(dataDir, 'jwt-secret'))).mode & 0o077).toBe(0)
+    await rm(root, { recursive: true })
   })
 
   it('uses JWT_SECRET when it is set', async () => {

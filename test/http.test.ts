@@ -79,6 +79,59 @@ describe('errors', () => {
     expect(res.status).toBe(413)
   })
 
+  it('answers 413 for a chunked JSON body over MAX_JSON_BODY_BYTES', async () => {
+    const chunk = new TextEncoder().encode(
+      `{"email":"a@example.com","password":"${'x'.repeat(6000)}"}`,
+    )
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(chunk)
+        controller.close()
+      },
+    })
+    const res = await fetch(`${server.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit)
+    expect(res.status).toBe(413)
+    expect(res.headers.get('content-type')).toStartWith('application/problem+json')
+  })
+
+  it('parses application/*+json bodies and answers 422 for an empty one', async () => {
+    const user = await registerUser(server)
+    const patched = await server.request('PATCH', '/api/v1/users/me', {
+      token: user.access,
+      body: { first_name: 'Merge' },
+      headers: { 'content-type': 'application/merge-patch+json' },
+    })
+    expect(patched.status).toBe(200)
+    expect(patched.body.first_name).toBe('Merge')
+    const empty = await fetch(`${server.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': '0' },
+    })
+    expect(empty.status).toBe(422)
+  })
+
+  it('answers 422, not 500, for text PostgreSQL cannot store (NUL bytes), changing nothing', async () => {
+    const user = await registerUser(server)
+    const login = await server.request('POST', '/api/v1/auth/login', {
+      body: { email: 'a\u0000@example.com', password: 'whatever' },
+    })
+    expectProblemShape(login, 422)
+    const search = await server.request('GET', '/api/v1/users?search=%00', { token: user.access })
+    expectProblemShape(search, 422)
+    const patch = await server.request('PATCH', '/api/v1/users/me', {
+      token: user.access,
+      body: { first_name: 'a\u0000b' },
+    })
+    expectProblemShape(patch, 422)
+    const me = await server.request('GET', '/api/v1/users/me', { token: user.access })
+    expect(me.body.first_name).toBeNull()
+  })
+
   it('answers 422 with one entry per invalid field and a readable detail', async () => {
     const res = await server.request('POST', '/api/v1/auth/register', {
       body: { email: 'x@example.com', username: 'ok_name', password: 123 },
@@ -166,6 +219,21 @@ describe('request basics', () => {
       'authorization',
     )
     expect(res.headers.get('access-control-allow-credentials')).toBeNull()
+  })
+
+  it('puts CORS headers and X-Request-Id on early errors and preflights', async () => {
+    const origin = { origin: 'https://app.example.com' }
+    const unsupported = await server.request('POST', '/api/v1/auth/login', {
+      body: 'x=1',
+      headers: { ...origin, 'content-type': 'text/plain' },
+    })
+    expectProblemShape(unsupported, 415)
+    expect(unsupported.headers.get('access-control-allow-origin')).toBe('*')
+    const preflight = await fetch(`${server.url}/api/v1/users/me`, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'GET' },
+    })
+    expect(preflight.headers.get('x-request-id')).toBeTruthy()
   })
 
   it('with an origin list, allows listed origins only and varies on Origin', async () => {

@@ -232,6 +232,14 @@ describe('GET /users/:id', () => {
     })
   })
 
+  it('answers 404 for a deactivated user, as the list hides them', async () => {
+    const caller = await registerUser(server)
+    const gone = await registerUser(server)
+    await server.db.sql`update users set is_active = false where id = ${gone.id}`
+    const res = await server.request('GET', `/api/v1/users/${gone.id}`, { token: caller.access })
+    expectProblemShape(res, 404)
+  })
+
   it('answers 404 for an unknown id and 422 for a malformed one', async () => {
     const caller = await registerUser(server)
     const missing = await server.request('GET', `/api/v1/users/${crypto.randomUUID()}`, {

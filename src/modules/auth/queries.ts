@@ -197,3 +197,14 @@ export async function listLiveSessions(db: Executor, userId: string) {
     order by last_used_at desc, id desc
   `
 }
+
+/** Deletes sessions that expired or were revoked more than `keepDays` ago; returns how many. */
+export async function deleteEndedSessions(db: Executor, keepDays: number) {
+  const rows = await db`
+    delete from user_sessions
+    where expires_at < now() - make_interval(days => ${keepDays})
+      or revoked_at < now() - make_interval(days => ${keepDays})
+    returning id
+  `
+  return rows.length
+}

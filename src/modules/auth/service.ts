@@ -1,9 +1,11 @@
 import type { AppContext, Principal } from '../../context'
-import type { Executor } from '../../db'
+import type { Executor, Sql } from '../../db'
+import { describeError, type Logger } from '../../logger'
 import { conflict, notFound, unauthorized } from '../../problems'
 import { selectUser } from '../users/queries'
 import type { AuthTokens, Login, Register } from './model'
 import {
+  deleteEndedSessions,
   grantInitialRole,
   insertRetiredToken,
   insertSession,
@@ -98,8 +100,8 @@ export async function logout(ctx: AppContext, principal: Principal) {
   ctx.sessions.forget(principal.sessionId)
 }
 
-export async function logoutEverywhere(ctx: AppContext, userId: string, keepSessionId?: string) {
-  await revokeUserSessions(ctx.sql, userId, keepSessionId)
+export async function logoutEverywhere(ctx: AppContext, userId: string) {
+  await revokeUserSessions(ctx.sql, userId)
   ctx.sessions.forgetUser(userId)
 }
 
@@ -130,6 +132,7 @@ export async function authenticate(ctx: AppContext, header: string | null): Prom
 async function sessionPrincipal(ctx: AppContext, sessionId: string) {
   const cached = ctx.sessions.get(sessionId)
   if (cached !== undefined) return cached
+  const readAt = performance.now()
   const row = await selectSessionPrincipal(ctx.sql, sessionId)
   const principal = row?.live
     ? {
@@ -139,7 +142,7 @@ async function sessionPrincipal(ctx: AppContext, sessionId: string) {
         permissions: new Set(row.permissions),
       }
     : null
-  ctx.sessions.set(sessionId, principal)
+  ctx.sessions.set(sessionId, principal, readAt)
   return principal
 }
 
@@ -177,4 +180,21 @@ async function issueTokens(
     expires_in: ctx.config.accessTokenTtl,
     user,
   }
+}
+
+const PURGE_EVERY_MS = 6 * 60 * 60 * 1000
+// Ended sessions stay a week, so a replayed token from then still reads as reuse in the logs.
+const KEEP_ENDED_DAYS = 7
+
+/** Deletes long-ended sessions now and every six hours; returns the function that stops it. */
+export function scheduleSessionPurge(sql: Sql, log: Logger) {
+  const run = () =>
+    deleteEndedSessions(sql, KEEP_ENDED_DAYS).then(
+      (count) => count > 0 && log.info('ended sessions purged', { count }),
+      (error: unknown) => log.warn('session purge failed', describeError(error)),
+    )
+  void run()
+  const timer = setInterval(run, PURGE_EVERY_MS)
+  timer.unref()
+  return () => clearInterval(timer)
 }

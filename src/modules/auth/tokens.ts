@@ -36,12 +36,14 @@ export function createAccessTokens(secret: string, ttlSeconds: number): AccessTo
         requiredClaims: ['exp', 'iat', 'sub', 'sid'],
         clockTolerance: 5,
       })
-      if (!payload || typeof payload.sub !== 'string' || typeof payload.sid !== 'string')
-        return undefined
+      if (!payload || !isUuid(payload.sub) || !isUuid(payload.sid)) return undefined
       return { sub: payload.sub, sid: payload.sid }
     },
   }
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value)
 
 /** An opaque refresh token: 32 random bytes; only its SHA-256 is stored. */
 export function newRefreshToken(): { token: string; hash: string } {

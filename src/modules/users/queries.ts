@@ -26,11 +26,13 @@ export async function selectUser(db: Executor, id: string) {
   return row
 }
 
+/** Deactivated users are hidden here as in the list. */
 export async function selectPublicProfile(db: Executor, id: string) {
   const [row] = await db<PublicProfile[]>`
     select id, username, first_name, last_name, avatar_url
     from users
     where id = ${id}
+      and is_active
   `
   return row
 }

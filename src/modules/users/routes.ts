@@ -34,7 +34,8 @@ export const userRoutes = (ctx: AppContext, guard: AuthGuard) =>
         response: { 204: NoContent, ...problems(400, 401, 415, 422) },
         detail: {
           summary: 'Change the caller’s password',
-          description: 'Every other session of the caller ends; this one stays signed in.',
+          description:
+            'Every other session of the caller ends; this one stays signed in. A wrong `current_password` answers 422 with the error on `/current_password` (not 401, which would read as a dead token).',
         },
       },
     )
@@ -48,5 +49,5 @@ export const userRoutes = (ctx: AppContext, guard: AuthGuard) =>
       auth: true,
       params: IdParams,
       response: { 200: UserModel.profile, ...problems(401, 403, 404, 422) },
-      detail: { summary: 'A user’s public profile (needs users.read)' },
+      detail: { summary: 'An active user’s public profile (needs users.read)' },
     })

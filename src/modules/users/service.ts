@@ -1,8 +1,7 @@
 import type { AppContext, Principal } from '../../context'
 import { conflict, invalid, notFound } from '../../problems'
 import { pagination } from '../../shared/model'
-import { selectPasswordHash, updatePasswordHash } from '../auth/queries'
-import { logoutEverywhere } from '../auth/service'
+import { revokeUserSessions, selectPasswordHash, updatePasswordHash } from '../auth/queries'
 import { requirePermission } from '../authz/policy'
 import type { UpdateMe, UserListQuery } from './model'
 import {
@@ -34,11 +33,15 @@ export async function changePassword(
   principal: Principal,
   input: { current_password: string; new_password: string },
 ) {
-  const hash = await selectPasswordHash(ctx.sql, principal.userId)
-  if (!(await ctx.passwords.verify(input.current_password, hash)))
+  const current = await selectPasswordHash(ctx.sql, principal.userId)
+  if (!(await ctx.passwords.verify(input.current_password, current)))
     throw invalid([{ path: '/current_password', message: 'is not the current password' }])
-  await updatePasswordHash(ctx.sql, principal.userId, await ctx.passwords.hash(input.new_password))
-  await logoutEverywhere(ctx, principal.userId, principal.sessionId)
+  const hash = await ctx.passwords.hash(input.new_password)
+  await ctx.sql.begin(async (tx) => {
+    await updatePasswordHash(tx, principal.userId, hash)
+    await revokeUserSessions(tx, principal.userId, principal.sessionId)
+  })
+  ctx.sessions.forgetUser(principal.userId, principal.sessionId)
 }
 
 export async function listUsers(ctx: AppContext, principal: Principal, query: UserListQuery) {
