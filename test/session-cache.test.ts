@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'bun:test'
+import type { Principal } from '../src/context'
+import { SessionCache } from '../src/modules/auth/session-cache'
+
+const principal = (userId = 'u1', sessionId = 's1'): Principal => ({
+  userId,
+  sessionId,
+  roles: ['developer'],
+  permissions: new Set(['tasks.read']),
+})
+
+describe('SessionCache', () => {
+  it('keeps a live session for its TTL', () => {
+    const cache = new SessionCache(60_000)
+    cache.set('s1', principal(), performance.now())
+    expect(cache.get('s1')?.userId).toBe('u1')
+    expect(cache.get('s2')).toBeUndefined()
+  })
+
+  it('does not let a lookup that started before a logout put the session back', () => {
+    const cache = new SessionCache(60_000)
+    const readAt = performance.now()
+    cache.forget('s1')
+    cache.set('s1', principal(), readAt)
+    expect(cache.get('s1')).toBeNull()
+  })
+
+  it('does not let a lookup that started before logout-all cache the old state', () => {
+    const cache = new SessionCache(60_000)
+    const before = performance.now()
+    cache.forgetUser('u1')
+    cache.set('s1', principal(), before)
+    expect(cache.get('s1')).toBeUndefined()
+    cache.set('s1', principal(), performance.now())
+    expect(cache.get('s1')?.userId).toBe('u1')
+  })
+
+  it('forgets every session of a user but the one kept', () => {
+    const cache = new SessionCache(60_000)
+    const t = performance.now()
+    cache.set('s1', principal('u1', 's1'), t)
+    cache.set('s2', principal('u1', 's2'), t)
+    cache.set('s3', principal('u2', 's3'), t)
+    cache.forgetUser('u1', 's2')
+    expect(cache.get('s1')).toBeUndefined()
+    expect(cache.get('s2')?.sessionId).toBe('s2')
+    expect(cache.get('s3')?.sessionId).toBe('s3')
+  })
+
+  it('stays within its size bound', () => {
+    const cache = new SessionCache(60_000, 3)
+    for (let i = 0; i < 10; i++) cache.set(`s${i}`, principal('u', `s${i}`), performance.now())
+    const kept = Array.from({ length: 10 }, (_, i) => cache.get(`s${i}`)).filter(Boolean)
+    expect(kept).toHaveLength(3)
+    expect(cache.get('s9')?.sessionId).toBe('s9')
+  })
+
+  it('caches nothing with a TTL of 0', () => {
+    const cache = new SessionCache(0)
+    cache.set('s1', principal(), performance.now())
+    expect(cache.get('s1')).toBeUndefined()
+  })
+})
