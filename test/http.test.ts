@@ -62,39 +62,29 @@ describe('errors', () => {
     expect(res.status).toBe(413)
   })
 
-  it('refuses a chunked body (no Content-Length) over MAX_BODY_BYTES', async () => {
-    const chunk = new Uint8Array(10_000).fill(0x61)
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (let i = 0; i < 20; i++) controller.enqueue(chunk)
-        controller.close()
-      },
-    })
-    const res = await fetch(`${server.url}/api/v1/auth/login`, {
+  // fetch sends a ReadableStream body chunked, without Content-Length.
+  const postChunked = (contentType: string, chunks: Uint8Array[]) =>
+    fetch(`${server.url}/api/v1/auth/login`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
+      headers: { 'content-type': contentType },
+      body: new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const chunk of chunks) controller.enqueue(chunk)
+          controller.close()
+        },
+      }),
       duplex: 'half',
     } as RequestInit)
+
+  it('refuses a chunked body (no Content-Length) over MAX_BODY_BYTES', async () => {
+    const chunk = new Uint8Array(10_000).fill(0x61)
+    const res = await postChunked('multipart/form-data; boundary=x', Array(20).fill(chunk))
     expect(res.status).toBe(413)
   })
 
   it('answers 413 for a chunked JSON body over MAX_JSON_BODY_BYTES', async () => {
-    const chunk = new TextEncoder().encode(
-      `{"email":"a@example.com","password":"${'x'.repeat(6000)}"}`,
-    )
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(chunk)
-        controller.close()
-      },
-    })
-    const res = await fetch(`${server.url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      duplex: 'half',
-    } as RequestInit)
+    const json = `{"email":"a@example.com","password":"${'x'.repeat(6000)}"}`
+    const res = await postChunked('application/json', [new TextEncoder().encode(json)])
     expect(res.status).toBe(413)
     expect(res.headers.get('content-type')).toStartWith('application/problem+json')
   })
