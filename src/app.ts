@@ -37,29 +37,26 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     sessions: new SessionCache(config.sessionCacheTtlMs),
   }
   const guard = authGuard(ctx)
-  return (
-    new Elysia()
-      // CORS first, so that even the early 413 and 415 answers carry its headers.
-      .use(cors(config.corsOrigins))
-      .use(httpBasics(config, log))
-      .use(
-        apiDocs({
-          info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },
-          tags: [
-            { name: 'Auth', description: 'Accounts, sign-in and sessions' },
-            { name: 'Users', description: 'Own account and public profiles' },
-            { name: 'Operations', description: 'Health and documentation' },
-          ],
-          components: {
-            securitySchemes: {
-              bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-            },
+  return new Elysia()
+    .use(httpBasics(config, log))
+    .use(cors(config.corsOrigins))
+    .use(
+      apiDocs({
+        info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },
+        tags: [
+          { name: 'Auth', description: 'Accounts, sign-in and sessions' },
+          { name: 'Users', description: 'Own account and public profiles' },
+          { name: 'Operations', description: 'Health and documentation' },
+        ],
+        components: {
+          securitySchemes: {
+            bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
           },
-        }),
-      )
-      .use(healthRoutes(db))
-      .group('/api/v1', (api) => api.use(authRoutes(ctx, guard)).use(userRoutes(ctx, guard)))
-  )
+        },
+      }),
+    )
+    .use(healthRoutes(db))
+    .group('/api/v1', (api) => api.use(authRoutes(ctx, guard)).use(userRoutes(ctx, guard)))
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>

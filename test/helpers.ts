@@ -45,17 +45,28 @@ export async function freshDatabase(config: Config): Promise<Database> {
     const db = await openDatabase(config, log, { loadDataDir: await embeddedTemplate(config) })
     return db
   }
-  const name = `taskapi_test_${process.pid}_${randomBytes(4).toString('hex')}`
-  const admin = postgres(config.databaseUrl, { max: 1, onnotice: () => {} })
-  await admin`create database ${admin(name)}`
-  const url = new URL(config.databaseUrl)
-  url.pathname = `/${name}`
-  const db = await openDatabase({ ...config, databaseUrl: url.toString() }, log)
+  const scratch = await scratchDatabase(config.databaseUrl)
+  const db = await openDatabase({ ...config, databaseUrl: scratch.url }, log)
   await migrate(db.sql)
   return {
     ...db,
     async close() {
       await db.close()
+      await scratch.drop()
+    },
+  }
+}
+
+/** A new, empty database on the server of `serverUrl`; drop() removes it (closing its clients). */
+export async function scratchDatabase(serverUrl: string) {
+  const name = `taskapi_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
+  await admin`create database ${admin(name)}`
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    async drop() {
       await admin`drop database if exists ${admin(name)} with (force)`
       await admin.end()
     },

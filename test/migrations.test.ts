@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'bun:test'
-import { randomBytes } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import postgres from 'postgres'
 import { migrate, migrations, openDatabase } from '../src/db'
 import { createLogger } from '../src/logger'
-import { freshDatabase, testConfig } from './helpers'
+import { freshDatabase, scratchDatabase, testConfig } from './helpers'
 
 const log = createLogger('silent')
 
@@ -15,21 +14,16 @@ async function emptyDatabasePair() {
     const db = await openDatabase(config, log, {})
     return { a: db.sql, b: db.sql, close: () => db.close() }
   }
-  const name = `taskapi_mig_${process.pid}_${randomBytes(4).toString('hex')}`
-  const admin = postgres(config.databaseUrl, { max: 1, onnotice: () => {} })
-  await admin`create database ${admin(name)}`
-  const url = new URL(config.databaseUrl)
-  url.pathname = `/${name}`
-  const a = postgres(url.toString(), { max: 2, onnotice: () => {} })
-  const b = postgres(url.toString(), { max: 2, onnotice: () => {} })
+  const scratch = await scratchDatabase(config.databaseUrl)
+  const a = postgres(scratch.url, { max: 2, onnotice: () => {} })
+  const b = postgres(scratch.url, { max: 2, onnotice: () => {} })
   return {
     a,
     b,
     async close() {
       await a.end()
       await b.end()
-      await admin`drop database if exists ${admin(name)} with (force)`
-      await admin.end()
+      await scratch.drop()
     },
   }
 }
