@@ -28,3 +28,23 @@ export async function createProject(
   await sql`insert into project_members ${sql(rows, 'project_id', 'user_id', 'role')}`
   return project
 }
+
+/** A task in `projectId` created by `creator`, written through SQL like createProject. */
+export async function createTask(
+  server: TestServer,
+  projectId: string,
+  creator: Someone,
+  fields: { title?: string; description?: string; assignee_id?: string; tags?: string[] } = {},
+) {
+  const sql = server.db.sql
+  const [task] = await sql<{ id: string; title: string; version: number }[]>`
+    insert into tasks (title, description, project_id, created_by, assignee_id, tags)
+    values (
+      ${fields.title ?? `Task ${crypto.randomUUID().slice(0, 8)}`}, ${fields.description ?? null},
+      ${projectId}, ${creator.id}, ${fields.assignee_id ?? null}, ${fields.tags ?? []}
+    )
+    returning id, title, version
+  `
+  if (!task) throw new Error('task insert returned nothing')
+  return task
+}

@@ -2,7 +2,7 @@ import type { Principal } from '../../context'
 import type { Executor } from '../../db'
 import { forbidden, notFound } from '../../problems'
 import { canOnProject, type ProjectAction } from './policy'
-import { selectProjectAccess } from './queries'
+import { selectProjectAccess, selectTaskAccess } from './queries'
 
 /**
  * Throws 404 when the project does not exist and 403 when the caller may not do `action` in it;
@@ -23,4 +23,25 @@ export async function authorizeProject(
         : 'You are not a member of this project',
     )
   return access.role
+}
+
+/**
+ * Throws 404 when the task does not exist and 403 when the caller may not do `action` in its
+ * project; returns the task's project, creator and the caller's role there.
+ */
+export async function authorizeTask(
+  db: Executor,
+  principal: Principal,
+  taskId: string,
+  action: ProjectAction,
+) {
+  const access = await selectTaskAccess(db, taskId, principal.userId)
+  if (!access) throw notFound('No such task')
+  if (!canOnProject(principal, action, access.role))
+    throw forbidden(
+      access.role
+        ? 'Your project role does not allow this'
+        : 'You are not a member of this task’s project',
+    )
+  return access
 }
