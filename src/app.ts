@@ -6,7 +6,7 @@ import { cors } from './cors'
 import type { Database } from './db'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
-import { authGuard } from './modules/auth/guard'
+import { authGuard, requestAuthenticator } from './modules/auth/guard'
 import { createPasswordHasher } from './modules/auth/passwords'
 import { authRoutes } from './modules/auth/routes'
 import { SessionCache } from './modules/auth/session-cache'
@@ -33,12 +33,24 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     sql: db.sql,
     log,
     tokens: createAccessTokens(jwtSecret, config.accessTokenTtl),
-    passwords: await createPasswordHasher(config.passwordHashConcurrency),
+    passwords: await createPasswordHasher({
+      concurrency: config.passwordHashConcurrency,
+      queueMax: config.passwordHashQueueMax,
+      waitMs: config.passwordHashWaitMs,
+    }),
     sessions: new SessionCache(config.sessionCacheTtlMs),
   }
-  const guard = authGuard(ctx)
-  return new Elysia()
-    .use(httpBasics(config, log))
+  const authenticateRequest = requestAuthenticator(ctx)
+  const guard = authGuard(authenticateRequest)
+  // Guarded routes authenticate before their body is read (and again, from the same promise,
+  // before validation): known once every route is registered.
+  let guarded: Set<string> | undefined
+  const beforeBody = (request: Request, route: string) => {
+    guarded ??= guardedRoutes(app.routes)
+    return guarded.has(`${request.method} ${route}`) ? authenticateRequest(request) : undefined
+  }
+  const app = new Elysia()
+    .use(httpBasics(config, log, beforeBody))
     .use(cors(config.corsOrigins))
     .use(
       apiDocs({
@@ -57,6 +69,15 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     )
     .use(healthRoutes(db))
     .group('/api/v1', (api) => api.use(authRoutes(ctx, guard)).use(userRoutes(ctx, guard)))
+  return app
+}
+
+type RouteInfo = { method: string; path: string; hooks: { detail?: { security?: unknown[] } } }
+
+/** "METHOD /path" of every route that the auth macro guards (it marks them bearer-secured). */
+function guardedRoutes(routes: readonly RouteInfo[]): Set<string> {
+  const secured = routes.filter((route) => (route.hooks.detail?.security?.length ?? 0) > 0)
+  return new Set(secured.map((route) => `${route.method} ${route.path}`))
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>

@@ -35,11 +35,14 @@ const EnvSchema = t.Object({
   REFRESH_TOKEN_TTL: Seconds(2_592_000),
   SESSION_CACHE_TTL_MS: Millis(5_000),
   PASSWORD_HASH_CONCURRENCY: t.Integer({ minimum: 1, maximum: 64, default: 2 }),
+  PASSWORD_HASH_QUEUE_MAX: t.Integer({ minimum: 0, maximum: 10_000, default: 32 }),
+  PASSWORD_HASH_WAIT_MS: Millis(2_000),
   LOG_LEVEL: t.Union(LogLevel.anyOf, { default: 'info' }),
   CORS_ORIGINS: t.String({ default: '*' }),
   TRUST_PROXY: t.Boolean({ default: false }),
   MAX_BODY_BYTES: t.Integer({ minimum: 1024, maximum: 134_217_728, default: 10_485_760 }),
   MAX_JSON_BODY_BYTES: t.Integer({ minimum: 1024, maximum: 134_217_728, default: 1_048_576 }),
+  MAX_JSON_DEPTH: t.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   SHUTDOWN_TIMEOUT_MS: Millis(10_000),
 })
 
@@ -65,11 +68,15 @@ export type Config = {
   refreshTokenTtl: number
   sessionCacheTtlMs: number
   passwordHashConcurrency: number
+  /** Hashes that may wait for a slot, and for how long, before a 503. */
+  passwordHashQueueMax: number
+  passwordHashWaitMs: number
   logLevel: LogLevel
   corsOrigins: '*' | string[]
   trustProxy: boolean
   maxBodyBytes: number
   maxJsonBodyBytes: number
+  maxJsonDepth: number
   shutdownTimeoutMs: number
 }
 
@@ -124,11 +131,14 @@ function toConfig(env: Env): Config {
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
     sessionCacheTtlMs: env.SESSION_CACHE_TTL_MS,
     passwordHashConcurrency: env.PASSWORD_HASH_CONCURRENCY,
+    passwordHashQueueMax: env.PASSWORD_HASH_QUEUE_MAX,
+    passwordHashWaitMs: env.PASSWORD_HASH_WAIT_MS,
     logLevel: env.LOG_LEVEL,
     corsOrigins: origins.includes('*') ? '*' : origins,
     trustProxy: env.TRUST_PROXY,
     maxBodyBytes: env.MAX_BODY_BYTES,
     maxJsonBodyBytes: env.MAX_JSON_BODY_BYTES,
+    maxJsonDepth: env.MAX_JSON_DEPTH,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   }
 }

@@ -36,6 +36,10 @@ export async function openDatabase(
     prepare: config.db.prepare,
     connection: {
       application_name: 'taskapi',
+      // Timestamps are parsed from text: pin its format whatever the database's defaults say.
+      DateStyle: 'ISO, MDY',
+      TimeZone: 'UTC',
+      IntervalStyle: 'postgres',
       statement_timeout: config.db.statementTimeoutMs,
       idle_in_transaction_session_timeout: config.db.idleInTransactionTimeoutMs,
     },

@@ -2,12 +2,14 @@ import { isIP } from 'node:net'
 import { Elysia } from 'elysia'
 import type { Config } from './config'
 import { corsHeaders, preflightHeaders } from './cors'
+import { jsonTextTooDeep, valueTooDeep } from './json-depth'
 import { describeError, type Logger } from './logger'
 import {
   fieldErrors,
   HttpProblem,
   invalid,
   malformedBody,
+  nestedTooDeep,
   payloadTooLarge,
   postgresProblem,
   problemResponse,
@@ -39,9 +41,10 @@ const isJson = (type: string) =>
 
 /**
  * Reads a JSON body counting bytes as they arrive, so a chunked body (no Content-Length) cannot
- * pass MAX_JSON_BODY_BYTES either; an empty body reads as null (and then fails validation).
+ * pass MAX_JSON_BODY_BYTES either, and refuses nesting past MAX_JSON_DEPTH before parsing; an
+ * empty body reads as null (and then fails validation).
  */
-async function readJson(request: Request, limit: number): Promise<unknown> {
+async function readJson(request: Request, limit: number, maxDepth: number): Promise<unknown> {
   const chunks: Uint8Array[] = []
   let size = 0
   if (request.body)
@@ -52,11 +55,18 @@ async function readJson(request: Request, limit: number): Promise<unknown> {
     }
   const text = new TextDecoder().decode(Buffer.concat(chunks))
   if (text.trim() === '') return null
+  if (jsonTextTooDeep(text, maxDepth)) throw nestedTooDeep(maxDepth)
+  let body: unknown
   try {
-    return JSON.parse(text)
+    body = JSON.parse(text)
   } catch {
     throw malformedBody()
   }
+  // Every body of this API is an object; Elysia lets a bare string or number through a schema
+  // whose fields are all optional, so refuse them here.
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalid([{ path: '', message: 'must be a JSON object' }])
+  return body
 }
 
 function bodyProblem(request: Request, config: Config): HttpProblem | undefined {
@@ -74,77 +84,92 @@ function bodyProblem(request: Request, config: Config): HttpProblem | undefined 
 }
 
 /**
+ * Runs before a request's body is read, with the matched route template (`/api/v1/tasks/:id`);
+ * the app authenticates guarded routes here, so an anonymous body is never parsed.
+ */
+export type BeforeBody = (request: Request, route: string) => Promise<unknown> | undefined
+
+/**
  * Request id, body checks, the single error chokepoint and one log line per request.
  * Every error leaves as problem+json; a 500 says nothing about its cause.
  */
-export function httpBasics(config: Config, log: Logger) {
-  return new Elysia({ name: 'http-basics' })
-    .onRequest(({ request, set }) => {
-      const incoming = request.headers.get('x-request-id')
-      const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : Bun.randomUUIDv7()
-      states.set(request, { id, start: performance.now() })
-      set.headers['x-request-id'] = id
-      const preflight = preflightHeaders(config.corsOrigins, request)
-      if (preflight) {
-        set.status = 204
-        return new Response(null, { status: 204, headers: { ...preflight, 'x-request-id': id } })
-      }
-      const problem = bodyProblem(request, config)
-      if (problem) {
-        set.status = problem.status
-        return problemResponse(problem.status, problem.title, id, {
-          detail: problem.detail,
-          // The CORS plugin has not run yet: without its headers a browser could not read this.
-          headers: corsHeaders(config.corsOrigins, request),
-        })
-      }
-    })
-    .onParse({ as: 'global' }, ({ request, contentType }) =>
-      isJson(mediaType(contentType)) ? readJson(request, config.maxJsonBodyBytes) : undefined,
-    )
-    .onError({ as: 'global' }, ({ code, error, request, set, query }) => {
-      const id = requestId(request)
-      const answer = (
-        status: number,
-        title: string,
-        extra: Parameters<typeof problemResponse>[3],
-      ) => {
-        set.status = status
-        return problemResponse(status, title, id, extra)
-      }
-      // Elysia wraps whatever a parser throws (our 413 and 400 included) in a ParseError.
-      const cause = code === 'PARSE' ? (error as Error).cause : error
-      if (cause instanceof HttpProblem)
-        return answer(cause.status, cause.title, { detail: cause.detail, ...cause.extra })
-      if (code === 'VALIDATION' && error.type !== 'response') {
-        const problem = invalid(fieldErrors(error.all, query, error.value))
-        return answer(problem.status, problem.title, { detail: problem.detail, ...problem.extra })
-      }
-      if (code === 'PARSE') {
-        const problem = malformedBody()
-        return answer(problem.status, problem.title, { detail: problem.detail })
-      }
-      if (code === 'NOT_FOUND') return answer(404, 'Not found', { detail: 'No such route' })
-      const known = postgresProblem(error)
-      if (known) {
-        log.warn('database constraint', { request_id: id, ...describeError(error) })
-        return answer(known.status, known.title, { detail: known.detail })
-      }
-      log.error('unhandled error', { request_id: id, code, ...describeError(error) })
-      return answer(500, 'Internal server error', { detail: 'An unexpected error occurred' })
-    })
-    .onAfterResponse({ as: 'global' }, ({ request, set }) => {
-      const state = states.get(request)
-      if (!state) return
-      log.info('request', {
-        method: request.method,
-        path: pathOf(request.url),
-        status: typeof set.status === 'number' ? set.status : 200,
-        ms: Math.round((performance.now() - state.start) * 100) / 100,
-        request_id: state.id,
-        user_id: state.userId,
+export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody) {
+  return (
+    new Elysia({ name: 'http-basics' })
+      .onRequest(({ request, set }) => {
+        const incoming = request.headers.get('x-request-id')
+        const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : Bun.randomUUIDv7()
+        states.set(request, { id, start: performance.now() })
+        set.headers['x-request-id'] = id
+        const preflight = preflightHeaders(config.corsOrigins, request)
+        if (preflight) {
+          set.status = 204
+          return new Response(null, { status: 204, headers: { ...preflight, 'x-request-id': id } })
+        }
+        const problem = bodyProblem(request, config)
+        if (problem) {
+          set.status = problem.status
+          return problemResponse(problem.status, problem.title, id, {
+            detail: problem.detail,
+            // The CORS plugin has not run yet: without its headers a browser could not read this.
+            headers: corsHeaders(config.corsOrigins, request),
+          })
+        }
       })
-    })
+      .onParse({ as: 'global' }, async ({ request, contentType, route }) => {
+        await beforeBody?.(request, route)
+        if (isJson(mediaType(contentType)))
+          return readJson(request, config.maxJsonBodyBytes, config.maxJsonDepth)
+      })
+      // Elysia itself parses JSON text found in multipart fields and query values: bound those too.
+      .onTransform({ as: 'global' }, ({ body, query }) => {
+        if (valueTooDeep(body, config.maxJsonDepth) || valueTooDeep(query, config.maxJsonDepth))
+          throw nestedTooDeep(config.maxJsonDepth)
+      })
+      .onError({ as: 'global' }, ({ code, error, request, set, query }) => {
+        const id = requestId(request)
+        const answer = (
+          status: number,
+          title: string,
+          extra: Parameters<typeof problemResponse>[3],
+        ) => {
+          set.status = status
+          return problemResponse(status, title, id, extra)
+        }
+        // Elysia wraps whatever a parser throws (our 413 and 400 included) in a ParseError.
+        const cause = code === 'PARSE' ? (error as Error).cause : error
+        if (cause instanceof HttpProblem)
+          return answer(cause.status, cause.title, { detail: cause.detail, ...cause.extra })
+        if (code === 'VALIDATION' && error.type !== 'response') {
+          const problem = invalid(fieldErrors(error.all, query, error.value))
+          return answer(problem.status, problem.title, { detail: problem.detail, ...problem.extra })
+        }
+        if (code === 'PARSE') {
+          const problem = malformedBody()
+          return answer(problem.status, problem.title, { detail: problem.detail })
+        }
+        if (code === 'NOT_FOUND') return answer(404, 'Not found', { detail: 'No such route' })
+        const known = postgresProblem(error)
+        if (known) {
+          log.warn('database constraint', { request_id: id, ...describeError(error) })
+          return answer(known.status, known.title, { detail: known.detail })
+        }
+        log.error('unhandled error', { request_id: id, code, ...describeError(error) })
+        return answer(500, 'Internal server error', { detail: 'An unexpected error occurred' })
+      })
+      .onAfterResponse({ as: 'global' }, ({ request, set }) => {
+        const state = states.get(request)
+        if (!state) return
+        log.info('request', {
+          method: request.method,
+          path: pathOf(request.url),
+          status: typeof set.status === 'number' ? set.status : 200,
+          ms: Math.round((performance.now() - state.start) * 100) / 100,
+          request_id: state.id,
+          user_id: state.userId,
+        })
+      })
+  )
 }
 
 function pathOf(url: string): string {

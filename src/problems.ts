@@ -17,6 +17,8 @@ export class HttpProblem extends Error {
 
 export const malformedBody = () =>
   new HttpProblem(400, 'Bad request', 'The request body is not well-formed JSON')
+export const nestedTooDeep = (max: number) =>
+  new HttpProblem(400, 'Bad request', `JSON may nest objects and arrays at most ${max} levels deep`)
 export const unauthorized = (detail = 'Authentication required') =>
   new HttpProblem(401, 'Unauthorized', detail, { headers: { 'www-authenticate': 'Bearer' } })
 export const forbidden = (detail = 'You are not allowed to do this') =>
@@ -26,6 +28,11 @@ export const conflict = (detail: string) => new HttpProblem(409, 'Conflict', det
 export const payloadTooLarge = (detail: string) => new HttpProblem(413, 'Payload too large', detail)
 export const unsupportedMediaType = (detail: string) =>
   new HttpProblem(415, 'Unsupported media type', detail)
+/** 503 for a server that is busy rather than broken; the client may retry after `seconds`. */
+export const busy = (detail: string, seconds = 1) =>
+  new HttpProblem(503, 'Service unavailable', detail, {
+    headers: { 'retry-after': String(seconds) },
+  })
 export const invalid = (errors: FieldError[]) =>
   new HttpProblem(422, 'Validation failed', describe(errors), { errors })
 

@@ -107,10 +107,6 @@ describe('errors', () => {
 
   it('answers 422, not 500, for text PostgreSQL cannot store (NUL bytes), changing nothing', async () => {
     const user = await registerUser(server)
-    const login = await server.request('POST', '/api/v1/auth/login', {
-      body: { email: 'a\u0000@example.com', password: 'whatever' },
-    })
-    expectProblemShape(login, 422)
     const search = await server.request('GET', '/api/v1/users?search=%00', { token: user.access })
     expectProblemShape(search, 422)
     const patch = await server.request('PATCH', '/api/v1/users/me', {

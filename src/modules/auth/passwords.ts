@@ -1,3 +1,5 @@
+import { busy } from '../../problems'
+
 // Pinned so that a Bun upgrade cannot change them silently (OWASP: argon2id, m >= 19 MiB).
 const PARAMS = { algorithm: 'argon2id', memoryCost: 65_536, timeCost: 2 } as const
 const PHC_PARAMS = `m=${PARAMS.memoryCost},t=${PARAMS.timeCost},p=1`
@@ -9,9 +11,21 @@ export type PasswordHasher = {
   needsRehash(hash: string): boolean
 }
 
-/** Argon2id through Bun.password, at most `concurrency` hashes at once (each takes 64 MiB). */
-export async function createPasswordHasher(concurrency: number): Promise<PasswordHasher> {
-  const limit = semaphore(concurrency)
+export type HashingLimits = {
+  /** Hashes running at once (each takes 64 MiB). */
+  concurrency: number
+  /** Hashes that may wait for a slot; one more is refused at once. */
+  queueMax: number
+  /** How long a hash may wait for a slot before it is refused. */
+  waitMs: number
+}
+
+/**
+ * Argon2id through Bun.password behind a bounded queue: beyond `queueMax` waiting, or after
+ * `waitMs` of waiting, a hash is refused with 503 and Retry-After instead of delaying everyone.
+ */
+export async function createPasswordHasher(limits: HashingLimits): Promise<PasswordHasher> {
+  const limit = boundedSemaphore(limits)
   const dummy = await Bun.password.hash(crypto.randomUUID(), PARAMS)
   return {
     hash: (password) => limit(() => Bun.password.hash(password, PARAMS)),
@@ -23,18 +37,43 @@ export async function createPasswordHasher(concurrency: number): Promise<Passwor
   }
 }
 
-function semaphore(size: number) {
+const BUSY_DETAIL = 'Too many sign-ins are being checked right now; retry shortly'
+
+/** A semaphore whose waiting line is capped in length and in time. */
+export function boundedSemaphore({ concurrency, queueMax, waitMs }: HashingLimits) {
   let active = 0
-  const waiting: (() => void)[] = []
+  const waiting: { resume: () => void; timer: Timer }[] = []
+  const release = () => {
+    const next = waiting.shift()
+    if (!next) {
+      active--
+      return
+    }
+    clearTimeout(next.timer)
+    next.resume()
+  }
+  const acquire = () =>
+    new Promise<void>((resume, reject) => {
+      if (active < concurrency) {
+        active++
+        return resume()
+      }
+      if (waiting.length >= queueMax) return reject(busy(BUSY_DETAIL))
+      const entry = {
+        resume,
+        timer: setTimeout(() => {
+          waiting.splice(waiting.indexOf(entry), 1)
+          reject(busy(BUSY_DETAIL))
+        }, waitMs),
+      }
+      waiting.push(entry)
+    })
   return async <T>(work: () => Promise<T>): Promise<T> => {
-    if (active >= size) await new Promise<void>((resume) => waiting.push(resume))
-    else active++
+    await acquire()
     try {
       return await work()
     } finally {
-      const next = waiting.shift()
-      if (next) next()
-      else active--
+      release()
     }
   }
 }

@@ -21,12 +21,34 @@ export async function selectPasswordHash(db: Executor, userId: string) {
   return row?.password_hash
 }
 
-export async function updatePasswordHash(db: Executor, userId: string, hash: string) {
-  await db`
+/**
+ * Replaces the hash only if it is still the one the caller verified (compare-and-set), so a
+ * write based on a stale read cannot undo a concurrent password change; true when it did.
+ */
+export async function replacePasswordHash(
+  db: Executor,
+  userId: string,
+  verifiedHash: string,
+  newHash: string,
+) {
+  const rows = await db`
     update users
-    set password_hash = ${hash}, updated_at = now()
+    set password_hash = ${newHash}, updated_at = now()
     where id = ${userId}
+      and password_hash = ${verifiedHash}
   `
+  return rows.count === 1
+}
+
+/** The account's hash and state, locked until the transaction ends (a password change waits). */
+export async function lockCredentials(db: Executor, userId: string) {
+  const [row] = await db<{ password_hash: string; is_active: boolean }[]>`
+    select password_hash, is_active
+    from users
+    where id = ${userId}
+    for no key update
+  `
+  return row
 }
 
 export type NewUser = {

@@ -11,14 +11,15 @@ import {
   insertSession,
   insertUser,
   listLiveSessions,
+  lockCredentials,
   lockRegistrations,
+  replacePasswordHash,
   revokeSession,
   revokeUserSessions,
   rotateSessionToken,
   selectCredentialsByEmail,
   selectRetiredTokenSession,
   selectSessionPrincipal,
-  updatePasswordHash,
 } from './queries'
 import { hashRefreshToken, newRefreshToken } from './tokens'
 
@@ -56,13 +57,26 @@ function duplicateAccount(error: unknown): never {
 
 /** Same answer, and the same hashing work, whether the email is unknown or the password wrong. */
 export async function login(ctx: AppContext, input: Login, client: ClientInfo) {
-  const account = await selectCredentialsByEmail(ctx.sql, input.email)
+  // PostgreSQL cannot store a NUL byte, so no email holds one: answer as for any unknown email.
+  const account = input.email.includes('\u0000')
+    ? undefined
+    : await selectCredentialsByEmail(ctx.sql, input.email)
   const ok = await ctx.passwords.verify(input.password, account?.password_hash)
   if (!account || !ok || !account.is_active) throw unauthorized(BAD_CREDENTIALS)
-  if (ctx.passwords.needsRehash(account.password_hash))
-    await updatePasswordHash(ctx.sql, account.id, await ctx.passwords.hash(input.password))
+  const rehash = ctx.passwords.needsRehash(account.password_hash)
+    ? await ctx.passwords.hash(input.password)
+    : undefined
   const refresh = newRefreshToken()
-  const sessionId = await openSession(ctx, ctx.sql, account.id, refresh.hash, client)
+  const sessionId = await ctx.sql.begin(async (tx) => {
+    // The password may have changed, or the account been deactivated, while argon2 ran: open the
+    // session only if the verified hash is still current, holding the row so that a change that
+    // starts now waits for this commit and then revokes the new session with the others.
+    const current = await lockCredentials(tx, account.id)
+    if (current?.password_hash !== account.password_hash || !current.is_active) return undefined
+    if (rehash) await replacePasswordHash(tx, account.id, account.password_hash, rehash)
+    return openSession(ctx, tx, account.id, refresh.hash, client)
+  })
+  if (!sessionId) throw unauthorized(BAD_CREDENTIALS)
   return issueTokens(ctx, account.id, sessionId, refresh.token)
 }
 

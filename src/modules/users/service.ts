@@ -1,7 +1,7 @@
 import type { AppContext, Principal } from '../../context'
 import { conflict, invalid, notFound } from '../../problems'
 import { pagination } from '../../shared/model'
-import { revokeUserSessions, selectPasswordHash, updatePasswordHash } from '../auth/queries'
+import { replacePasswordHash, revokeUserSessions, selectPasswordHash } from '../auth/queries'
 import { requirePermission } from '../authz/policy'
 import type { UpdateMe, UserListQuery } from './model'
 import {
@@ -27,21 +27,38 @@ export async function updateMe(ctx: AppContext, principal: Principal, changes: U
   return getMe(ctx, principal)
 }
 
-/** Changes the password and ends every other session of the user. */
+/**
+ * Changes the password and ends every other session of the user, in one transaction. The new
+ * hash replaces only the hash that was verified; if another write came first (a login that
+ * upgraded the hash, or another change), the current password is checked once more against it.
+ */
 export async function changePassword(
   ctx: AppContext,
   principal: Principal,
   input: { current_password: string; new_password: string },
 ) {
-  const current = await selectPasswordHash(ctx.sql, principal.userId)
-  if (!(await ctx.passwords.verify(input.current_password, current)))
-    throw invalid([{ path: '/current_password', message: 'is not the current password' }])
+  const wrongCurrent = () =>
+    invalid([{ path: '/current_password', message: 'is not the current password' }])
+  let verified = await selectPasswordHash(ctx.sql, principal.userId)
+  if (!verified || !(await ctx.passwords.verify(input.current_password, verified)))
+    throw wrongCurrent()
   const hash = await ctx.passwords.hash(input.new_password)
-  await ctx.sql.begin(async (tx) => {
-    await updatePasswordHash(tx, principal.userId, hash)
-    await revokeUserSessions(tx, principal.userId, principal.sessionId)
-  })
-  ctx.sessions.forgetUser(principal.userId, principal.sessionId)
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const expected: string = verified
+    const changed = await ctx.sql.begin(async (tx) => {
+      if (!(await replacePasswordHash(tx, principal.userId, expected, hash))) return false
+      await revokeUserSessions(tx, principal.userId, principal.sessionId)
+      return true
+    })
+    if (changed) {
+      ctx.sessions.forgetUser(principal.userId, principal.sessionId)
+      return
+    }
+    verified = await selectPasswordHash(ctx.sql, principal.userId)
+    if (!verified || !(await ctx.passwords.verify(input.current_password, verified)))
+      throw wrongCurrent()
+  }
+  throw conflict('The password is being changed by another request; try again')
 }
 
 export async function listUsers(ctx: AppContext, principal: Principal, query: UserListQuery) {
