@@ -1,0 +1,252 @@
+import type { AppContext, Principal } from '../../context'
+import type { Executor } from '../../db'
+import { conflict, forbidden, HttpProblem, invalid, notFound } from '../../problems'
+import { changedFields } from '../activity/changes'
+import { insertActivity } from '../activity/queries'
+import { canOnProject } from '../authz/policy'
+import { authorizeProject } from '../authz/service'
+import { insertNotifications, type NewNotification } from '../notifications/queries'
+import type { CreateTask, Task, UpdateTask } from './model'
+import {
+  deleteTaskAtVersion,
+  insertTask,
+  isProjectMember,
+  selectTaskWithRole,
+  type TaskChanges,
+  type TaskWithRole,
+  updateTaskAtVersion,
+} from './queries'
+
+const preconditionFailed = () =>
+  new HttpProblem(412, 'Precondition failed', 'If-Match does not match the task’s current ETag')
+
+/** The strong validator of a task version. */
+export const etagOf = (version: number) => `"${version}"`
+
+/**
+ * The versions an If-Match header accepts: undefined without the header, 'any' for `*`. A weak
+ * or malformed tag can never match (If-Match uses the strong comparison, RFC 9110 §13.1.1).
+ */
+export function parseIfMatch(header: string | null | undefined): number[] | 'any' | undefined {
+  if (header === null || header === undefined) return undefined
+  if (header.trim() === '*') return 'any'
+  const versions: number[] = []
+  for (const tag of header.split(',')) {
+    const m = /^\s*"(\d{1,10})"\s*$/.exec(tag)
+    if (m) versions.push(Number(m[1]))
+  }
+  return versions
+}
+
+const matches = (expected: number[] | 'any' | undefined, version: number) =>
+  expected === undefined || expected === 'any' || expected.includes(version)
+
+function notAllowed(role: string | null) {
+  return forbidden(
+    role ? 'Your project role does not allow this' : 'You are not a member of this task’s project',
+  )
+}
+
+/** Strips the caller's role from a row before it is answered. */
+function asTask(row: TaskWithRole | Task): Task {
+  const { member_role: _, ...task } = row as TaskWithRole
+  return task
+}
+
+export async function getTask(ctx: AppContext, principal: Principal, id: string) {
+  const row = await selectTaskWithRole(ctx.sql, id, principal.userId)
+  if (!row) throw notFound('No such task')
+  if (!canOnProject(principal, 'task.read', row.member_role ?? undefined))
+    throw notAllowed(row.member_role)
+  return asTask(row)
+}
+
+async function requireAssignable(db: Executor, projectId: string, assigneeId: string | null) {
+  if (assigneeId && !(await isProjectMember(db, projectId, assigneeId)))
+    throw invalid([{ path: '/assignee_id', message: 'must be a member of the task’s project' }])
+}
+
+// Names in notification titles are cut so the title stays within its 255 characters.
+const short = (title: string) => (title.length > 120 ? `${title.slice(0, 119)}…` : title)
+
+/** Who hears about a change: the new assignee, and creator and assignee on completion. */
+function notificationsFor(actorId: string, before: Task | undefined, after: Task) {
+  const out: NewNotification[] = []
+  const entity = { entity_type: 'task' as const, entity_id: after.id }
+  if (after.assignee_id && after.assignee_id !== before?.assignee_id)
+    out.push({
+      user_id: after.assignee_id,
+      type: 'task_assigned',
+      title: `Task assigned: ${short(after.title)}`,
+      message: `You were assigned to the task "${short(after.title)}".`,
+      ...entity,
+    })
+  if (after.status === 'done' && before !== undefined && before.status !== 'done')
+    for (const userId of new Set([after.created_by, after.assignee_id]))
+      if (userId)
+        out.push({
+          user_id: userId,
+          type: 'task_completed',
+          title: `Task completed: ${short(after.title)}`,
+          message: `The task "${short(after.title)}" was marked done.`,
+          ...entity,
+        })
+  return out.filter((n) => n.user_id !== actorId)
+}
+
+export async function createTask(ctx: AppContext, principal: Principal, input: CreateTask) {
+  await authorizeProject(ctx.sql, principal, input.project_id, 'task.write').catch((error) => {
+    // The project is named in the body: a missing one is a field error, not a missing resource.
+    if (error instanceof HttpProblem && error.status === 404)
+      throw invalid([{ path: '/project_id', message: 'no such project' }])
+    throw error
+  })
+  return ctx.sql.begin(async (tx) => {
+    await requireAssignable(tx, input.project_id, input.assignee_id ?? null)
+    const task = await insertTask(tx, {
+      title: input.title,
+      description: input.description ?? null,
+      project_id: input.project_id,
+      assignee_id: input.assignee_id ?? null,
+      created_by: principal.userId,
+      status: input.status ?? 'todo',
+      priority: input.priority ?? 'medium',
+      due_date: normalizeTime(input.due_date),
+      estimated_hours: input.estimated_hours ?? null,
+      tags: uniqueTags(input.tags ?? []),
+    })
+    await insertActivity(tx, {
+      user_id: principal.userId,
+      project_id: task.project_id,
+      action: 'task.created',
+      entity_type: 'task',
+      entity_id: task.id,
+      details: { title: task.title },
+    })
+    await insertNotifications(tx, notificationsFor(principal.userId, undefined, task))
+    return task
+  })
+}
+
+const normalizeTime = (value: string | null | undefined) =>
+  value === null || value === undefined ? (value ?? null) : new Date(value).toISOString()
+
+const uniqueTags = (tags: string[]) => [...new Set(tags)]
+
+const CHANGEABLE = [
+  'title',
+  'description',
+  'assignee_id',
+  'status',
+  'priority',
+  'due_date',
+  'estimated_hours',
+  'actual_hours',
+  'tags',
+] as const
+
+/** The body's fields that are present, in stored form (null tags empty the list). */
+function requestedChanges(input: UpdateTask): TaskChanges {
+  const changes: TaskChanges = {}
+  for (const field of CHANGEABLE) {
+    const value = input[field]
+    if (value === undefined) continue
+    if (field === 'tags') changes.tags = uniqueTags((value as string[] | null) ?? [])
+    else if (field === 'due_date') changes.due_date = normalizeTime(value as string | null)
+    else Object.assign(changes, { [field]: value })
+  }
+  return changes
+}
+
+export type TaskAction = 'task.updated' | 'task.assigned' | 'task.status_changed'
+
+// Without If-Match, a write that loses a race re-reads and tries again this many times.
+const ATTEMPTS = 5
+
+/**
+ * Applies a partial change. The version read is the one the UPDATE requires (`where version =`),
+ * so a concurrent change makes it match nothing: with If-Match that is a 412, without it the
+ * change is re-read and retried. Nothing is written when no field actually changes.
+ */
+export async function changeTask(
+  ctx: AppContext,
+  principal: Principal,
+  id: string,
+  input: UpdateTask,
+  ifMatch: string | null | undefined,
+  action: TaskAction = 'task.updated',
+): Promise<Task> {
+  const expected = parseIfMatch(ifMatch)
+  const requested = requestedChanges(input)
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const result = await ctx.sql.begin(async (tx) => {
+      const current = await selectTaskWithRole(tx, id, principal.userId)
+      if (!current) throw notFound('No such task')
+      if (!canOnProject(principal, 'task.write', current.member_role ?? undefined))
+        throw notAllowed(current.member_role)
+      if (!matches(expected, current.version)) throw preconditionFailed()
+      const before = asTask(current)
+      const diff = changedFields(before, { ...before, ...requested }, CHANGEABLE)
+      if (Object.keys(diff).length === 0) return { task: before }
+      const changes = Object.fromEntries(
+        Object.keys(diff).map((f) => [f, requested[f as keyof TaskChanges]]),
+      ) as TaskChanges
+      if (diff.assignee_id)
+        await requireAssignable(tx, before.project_id, changes.assignee_id ?? null)
+      const after = await updateTaskAtVersion(tx, id, before.version, changes)
+      if (!after) return undefined
+      await insertActivity(tx, {
+        user_id: principal.userId,
+        project_id: after.project_id,
+        action,
+        entity_type: 'task',
+        entity_id: after.id,
+        details: diff,
+      })
+      await insertNotifications(tx, notificationsFor(principal.userId, before, after))
+      return { task: after }
+    })
+    if (result) return result.task
+    if (expected !== undefined) throw preconditionFailed()
+  }
+  throw conflict('The task kept changing while this change was applied; try again')
+}
+
+/** May the caller delete this task: its creator (who can still write there), a moderator, an admin. */
+function canDeleteTask(principal: Principal, task: TaskWithRole) {
+  const role = task.member_role ?? undefined
+  if (canOnProject(principal, 'task.moderate', role)) return true
+  return task.created_by === principal.userId && canOnProject(principal, 'task.write', role)
+}
+
+export async function deleteTask(
+  ctx: AppContext,
+  principal: Principal,
+  id: string,
+  ifMatch: string | null | undefined,
+) {
+  const expected = parseIfMatch(ifMatch)
+  await ctx.sql.begin(async (tx) => {
+    const current = await selectTaskWithRole(tx, id, principal.userId)
+    if (!current) throw notFound('No such task')
+    if (!canOnProject(principal, 'task.read', current.member_role ?? undefined))
+      throw notAllowed(current.member_role)
+    if (!canDeleteTask(principal, current))
+      throw forbidden(
+        'Only the task’s creator, a project owner or manager, or an admin may delete it',
+      )
+    if (!matches(expected, current.version)) throw preconditionFailed()
+    // With If-Match the delete is a compare-and-swap too; without it, any version goes.
+    const version = expected === undefined ? undefined : current.version
+    if (!(await deleteTaskAtVersion(tx, id, version)))
+      throw expected === undefined ? notFound('No such task') : preconditionFailed()
+    await insertActivity(tx, {
+      user_id: principal.userId,
+      project_id: current.project_id,
+      action: 'task.deleted',
+      entity_type: 'task',
+      entity_id: id,
+      details: { title: current.title },
+    })
+  })
+}
