@@ -7,7 +7,8 @@ type Fragment = postgres.PendingQuery<postgres.Row[]>
 
 /** The filters of GET /tasks, already parsed and checked. */
 export type TaskFilter = {
-  userId: string
+  /** The caller, whose projects bound the list; undefined only for an admin's `all=true`. */
+  userId: string | undefined
   projectId?: string
   assigneeId?: string
   statuses?: string[]
@@ -62,8 +63,11 @@ const castValue = (db: Executor, key: SortKey, value: string): Fragment => {
 
 /** The where-clause of a task list: the caller's projects (by the join) and every filter given. */
 function taskFilters(db: Executor, f: TaskFilter): Fragment {
+  const members = f.userId
+    ? db`join project_members me on me.project_id = t.project_id and me.user_id = ${f.userId}`
+    : db``
   return db`
-    join project_members me on me.project_id = t.project_id and me.user_id = ${f.userId}
+    ${members}
     where true
       ${f.projectId ? db`and t.project_id = ${f.projectId}` : db``}
       ${f.assigneeId ? db`and t.assignee_id = ${f.assigneeId}` : db``}

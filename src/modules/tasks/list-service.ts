@@ -1,5 +1,5 @@
 import type { AppContext, Principal } from '../../context'
-import { type FieldError, invalid } from '../../problems'
+import { type FieldError, forbidden, invalid } from '../../problems'
 import { isAdmin, requirePermission } from '../authz/policy'
 import {
   type After,
@@ -99,11 +99,13 @@ export async function listTasksForUser(
   principal: Principal,
   query: TaskListQuery,
 ) {
-  if (!isAdmin(principal)) requirePermission(principal, 'tasks.read')
+  const admin = isAdmin(principal)
+  if (!admin) requirePermission(principal, 'tasks.read')
+  if (query.all && !admin) throw forbidden('Only admins may list the tasks of every project')
   const errors: FieldError[] = []
   const search = query.search?.trim() || undefined
   const filter: TaskFilter = {
-    userId: principal.userId,
+    userId: query.all ? undefined : principal.userId,
     projectId: query.project_id,
     assigneeId: query.assignee_id === 'me' ? principal.userId : query.assignee_id,
     statuses: oneOf(query.status, TASK_STATUSES, '/status', errors),

@@ -111,6 +111,9 @@ export const TaskModel = {
   }),
   status: t.Object({ status: Status }),
   listQuery: t.Object({
+    all: t.Optional(
+      t.Boolean({ description: 'Admins only: the tasks of every project, not just their own' }),
+    ),
     project_id: t.Optional(Uuid),
     assignee_id: t.Optional(
       t.String({ pattern: '^(me|[0-9a-fA-F-]{36})$', description: 'A user id, or `me`' }),

@@ -29,13 +29,19 @@ const returnedColumns = (db: Executor) => db`
  * The hot path: the task, its joined names and the caller's membership in one statement, so
  * that a read is one round trip and the 404/403 decision needs no second query.
  */
-export async function selectTaskWithRole(db: Executor, id: string, userId: string) {
+export async function selectTaskWithRole(
+  db: Executor,
+  id: string,
+  userId: string,
+  lock: 'lock' | 'no lock' = 'no lock',
+) {
   const [row] = await db<TaskWithRole[]>`
     select ${taskColumns(db)}, pm.role as member_role
     from tasks t
     ${taskJoins(db)}
     left join project_members pm on pm.project_id = t.project_id and pm.user_id = ${userId}
     where t.id = ${id}
+    ${lock === 'lock' ? db`for update of t` : db``}
   `
   return row
 }
@@ -136,12 +142,12 @@ export async function updateTaskAtVersion(
   return row
 }
 
-/** Deletes the task (if still at `version`, when given); false when it changed or went meanwhile. */
-export async function deleteTaskAtVersion(db: Executor, id: string, version: number | undefined) {
+/** Deletes the task if it is still at `version`; false when it changed or went meanwhile. */
+export async function deleteTaskAtVersion(db: Executor, id: string, version: number) {
   const rows = await db`
     delete from tasks
     where id = ${id}
-      ${version === undefined ? db`` : db`and version = ${version}`}
+      and version = ${version}
     returning id
   `
   return rows.length > 0

@@ -19,7 +19,7 @@ const listRoute = (summary: string) => ({
   detail: {
     summary,
     description:
-      'Only tasks of projects the caller is a member of (admins included). `status`, `priority` take one value or a comma list; `tags` (comma list or repeated) match when a task has all of them; `due_date_from`/`due_date_to` are inclusive (a date means the whole UTC day); `search` is full text over title and description, best match first unless `sort` is given. `pagination.next_cursor`, sent back as `cursor`, walks the list by keyset (stable while tasks are added); `total` and `pages` are then null.',
+      'Only tasks of projects the caller is a member of (admins too, unless they send `all=true`). `status`, `priority` take one value or a comma list; `tags` (comma list or repeated) match when a task has all of them; `due_date_from`/`due_date_to` are inclusive (a date means the whole UTC day); `search` is full text over title and description, best match first unless `sort` is given. `pagination.next_cursor`, sent back as `cursor`, walks the list by keyset (stable while tasks are added); `total` and `pages` are then null.',
   },
 })
 

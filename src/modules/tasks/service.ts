@@ -1,6 +1,6 @@
 import type { AppContext, Principal } from '../../context'
 import type { Executor } from '../../db'
-import { conflict, forbidden, HttpProblem, invalid, notFound } from '../../problems'
+import { forbidden, HttpProblem, invalid, notFound } from '../../problems'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
@@ -160,13 +160,11 @@ function requestedChanges(input: UpdateTask): TaskChanges {
 
 export type TaskAction = 'task.updated' | 'task.assigned' | 'task.status_changed'
 
-// Without If-Match, a write that loses a race re-reads and tries again this many times.
-const ATTEMPTS = 5
-
 /**
- * Applies a partial change. The version read is the one the UPDATE requires (`where version =`),
- * so a concurrent change makes it match nothing: with If-Match that is a 412, without it the
- * change is re-read and retried. Nothing is written when no field actually changes.
+ * Applies a partial change; nothing is written when no field actually differs. With If-Match
+ * the row is read without a lock and the UPDATE itself requires the matched version (`where
+ * version = $n`), so of concurrent writers holding the same ETag exactly one wins and the others
+ * get 412. Without If-Match the row is locked while read, so the change applies to what was read.
  */
 export async function changeTask(
   ctx: AppContext,
@@ -178,38 +176,35 @@ export async function changeTask(
 ): Promise<Task> {
   const expected = parseIfMatch(ifMatch)
   const requested = requestedChanges(input)
-  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const result = await ctx.sql.begin(async (tx) => {
-      const current = await selectTaskWithRole(tx, id, principal.userId)
-      if (!current) throw notFound('No such task')
-      if (!canOnProject(principal, 'task.write', current.member_role ?? undefined))
-        throw notAllowed(current.member_role)
-      if (!matches(expected, current.version)) throw preconditionFailed()
-      const before = asTask(current)
-      const diff = changedFields(before, { ...before, ...requested }, CHANGEABLE)
-      if (Object.keys(diff).length === 0) return { task: before }
-      const changes = Object.fromEntries(
-        Object.keys(diff).map((f) => [f, requested[f as keyof TaskChanges]]),
-      ) as TaskChanges
-      if (diff.assignee_id)
-        await requireAssignable(tx, before.project_id, changes.assignee_id ?? null)
-      const after = await updateTaskAtVersion(tx, id, before.version, changes)
-      if (!after) return undefined
-      await insertActivity(tx, {
-        user_id: principal.userId,
-        project_id: after.project_id,
-        action,
-        entity_type: 'task',
-        entity_id: after.id,
-        details: diff,
-      })
-      await insertNotifications(tx, notificationsFor(principal.userId, before, after))
-      return { task: after }
+  return ctx.sql.begin(async (tx) => {
+    const lock = expected === undefined ? 'lock' : 'no lock'
+    const current = await selectTaskWithRole(tx, id, principal.userId, lock)
+    if (!current) throw notFound('No such task')
+    if (!canOnProject(principal, 'task.write', current.member_role ?? undefined))
+      throw notAllowed(current.member_role)
+    if (!matches(expected, current.version)) throw preconditionFailed()
+    const before = asTask(current)
+    const diff = changedFields(before, { ...before, ...requested }, CHANGEABLE)
+    if (Object.keys(diff).length === 0) return before
+    const changes = Object.fromEntries(
+      Object.keys(diff).map((f) => [f, requested[f as keyof TaskChanges]]),
+    ) as TaskChanges
+    if (diff.assignee_id)
+      await requireAssignable(tx, before.project_id, changes.assignee_id ?? null)
+    const after = await updateTaskAtVersion(tx, id, before.version, changes)
+    // Only a concurrent writer can have moved the version: the If-Match read is stale.
+    if (!after) throw preconditionFailed()
+    await insertActivity(tx, {
+      user_id: principal.userId,
+      project_id: after.project_id,
+      action,
+      entity_type: 'task',
+      entity_id: after.id,
+      details: diff,
     })
-    if (result) return result.task
-    if (expected !== undefined) throw preconditionFailed()
-  }
-  throw conflict('The task kept changing while this change was applied; try again')
+    await insertNotifications(tx, notificationsFor(principal.userId, before, after))
+    return after
+  })
 }
 
 /** May the caller delete this task: its creator (who can still write there), a moderator, an admin. */
@@ -227,7 +222,8 @@ export async function deleteTask(
 ) {
   const expected = parseIfMatch(ifMatch)
   await ctx.sql.begin(async (tx) => {
-    const current = await selectTaskWithRole(tx, id, principal.userId)
+    const lock = expected === undefined ? 'lock' : 'no lock'
+    const current = await selectTaskWithRole(tx, id, principal.userId, lock)
     if (!current) throw notFound('No such task')
     if (!canOnProject(principal, 'task.read', current.member_role ?? undefined))
       throw notAllowed(current.member_role)
@@ -236,10 +232,8 @@ export async function deleteTask(
         'Only the task’s creator, a project owner or manager, or an admin may delete it',
       )
     if (!matches(expected, current.version)) throw preconditionFailed()
-    // With If-Match the delete is a compare-and-swap too; without it, any version goes.
-    const version = expected === undefined ? undefined : current.version
-    if (!(await deleteTaskAtVersion(tx, id, version)))
-      throw expected === undefined ? notFound('No such task') : preconditionFailed()
+    // With If-Match the delete is a compare-and-swap too; without it the row is locked already.
+    if (!(await deleteTaskAtVersion(tx, id, current.version))) throw preconditionFailed()
     await insertActivity(tx, {
       user_id: principal.userId,
       project_id: current.project_id,
