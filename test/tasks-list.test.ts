@@ -9,7 +9,6 @@ let server: TestServer
 let owner: User
 let member: User
 let outsider: User
-let project: { id: string; name: string }
 let foreign: { id: string; name: string }
 
 beforeAll(async () => {
@@ -17,7 +16,6 @@ beforeAll(async () => {
   owner = await registerUser(server)
   member = await registerUser(server)
   outsider = await registerUser(server)
-  project = await createProject(server, owner, [[member, 'member']])
   // The outsider's own project, with a task every search below would also match.
   foreign = await createProject(server, outsider)
   await post(outsider, {
