@@ -82,9 +82,10 @@ function taskFilters(db: Executor, f: TaskFilter): Fragment {
 
 /**
  * One page of the caller's tasks, one row more than `limit` to tell whether another page follows;
- * each row carries `sort_value`, its sort key as text, for the next cursor.
+ * each row carries `sort_value`, its sort key as text, for the next cursor. Not async: the bench
+ * wraps the pending query in `explain`.
  */
-export async function listTasks(
+export function listTasks(
   db: Executor,
   filter: TaskFilter,
   order: TaskOrder,
@@ -109,11 +110,15 @@ export async function listTasks(
   `
 }
 
-export async function countTasks(db: Executor, filter: TaskFilter) {
-  const [row] = await db<{ total: number }[]>`
+export function countTasksQuery(db: Executor, filter: TaskFilter) {
+  return db<{ total: number }[]>`
     select count(*)::int as total
     from tasks t
     ${taskFilters(db, filter)}
   `
+}
+
+export async function countTasks(db: Executor, filter: TaskFilter) {
+  const [row] = await countTasksQuery(db, filter)
   return row?.total ?? 0
 }
