@@ -1,6 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { createProject } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
+
+// Every test here makes several requests on a shared, possibly cold machine: well above 5 s.
+setDefaultTimeout(30_000)
 
 type User = Awaited<ReturnType<typeof registerUser>>
 type Task = { id: string; title: string; [k: string]: unknown }
@@ -100,7 +103,7 @@ describe('GET /tasks filters', () => {
       priority: 'medium',
       due_date: '2026-12-05T00:00:00Z',
     })
-  })
+  }, 30_000)
   const q = (query: string) => `?project_id=${f.id}&sort=title&${query}`
 
   it('filters by one status, a list of statuses, and priorities', async () => {
@@ -206,7 +209,7 @@ describe('GET /tasks search', () => {
       description: 'Mention a database once',
     })
     await post(owner, { project_id: s.id, title: 'Unrelated', description: 'Nothing to see' })
-  })
+  }, 30_000)
 
   it('returns the best match first, title weighted above description', async () => {
     const found = await titles(member, `?project_id=${s.id}&search=database`)
