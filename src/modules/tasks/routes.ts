@@ -6,7 +6,8 @@ import { IdParams } from '../../shared/model'
 import type { AuthGuard } from '../auth/guard'
 import { listTasksForUser } from './list-service'
 import { IfMatchHeaders, TaskList, TaskModel } from './model'
-import { changeTask, createTask, deleteTask, etagOf, getTask } from './service'
+import { etagOf } from './rules'
+import { changeTask, createTask, deleteTask, getTask } from './service'
 
 const IF_MATCH =
   'Send `If-Match` with the task’s `ETag` to change only the version you read: a stale one answers 412 and changes nothing. The answer carries the new `ETag`.'

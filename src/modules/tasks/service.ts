@@ -5,7 +5,7 @@ import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
 import { authorizeProject } from '../authz/service'
-import { insertNotifications, type NewNotification } from '../notifications/queries'
+import { insertNotifications } from '../notifications/queries'
 import type { CreateTask, Task, UpdateTask } from './model'
 import {
   deleteTaskAtVersion,
@@ -16,30 +16,7 @@ import {
   type TaskWithRole,
   updateTaskAtVersion,
 } from './queries'
-
-const preconditionFailed = () =>
-  new HttpProblem(412, 'Precondition failed', 'If-Match does not match the task’s current ETag')
-
-/** The strong validator of a task version. */
-export const etagOf = (version: number) => `"${version}"`
-
-/**
- * The versions an If-Match header accepts: undefined without the header, 'any' for `*`. A weak
- * or malformed tag can never match (If-Match uses the strong comparison, RFC 9110 §13.1.1).
- */
-export function parseIfMatch(header: string | null | undefined): number[] | 'any' | undefined {
-  if (header === null || header === undefined) return undefined
-  if (header.trim() === '*') return 'any'
-  const versions: number[] = []
-  for (const tag of header.split(',')) {
-    const m = /^\s*"(\d{1,10})"\s*$/.exec(tag)
-    if (m) versions.push(Number(m[1]))
-  }
-  return versions
-}
-
-const matches = (expected: number[] | 'any' | undefined, version: number) =>
-  expected === undefined || expected === 'any' || expected.includes(version)
+import { canDeleteTask, matches, notificationsFor, parseIfMatch, preconditionFailed } from './rules'
 
 function notAllowed(role: string | null) {
   return forbidden(
@@ -64,34 +41,6 @@ export async function getTask(ctx: AppContext, principal: Principal, id: string)
 async function requireAssignable(db: Executor, projectId: string, assigneeId: string | null) {
   if (assigneeId && !(await isProjectMember(db, projectId, assigneeId)))
     throw invalid([{ path: '/assignee_id', message: 'must be a member of the task’s project' }])
-}
-
-// Names in notification titles are cut so the title stays within its 255 characters.
-const short = (title: string) => (title.length > 120 ? `${title.slice(0, 119)}…` : title)
-
-/** Who hears about a change: the new assignee, and creator and assignee on completion. */
-function notificationsFor(actorId: string, before: Task | undefined, after: Task) {
-  const out: NewNotification[] = []
-  const entity = { entity_type: 'task' as const, entity_id: after.id }
-  if (after.assignee_id && after.assignee_id !== before?.assignee_id)
-    out.push({
-      user_id: after.assignee_id,
-      type: 'task_assigned',
-      title: `Task assigned: ${short(after.title)}`,
-      message: `You were assigned to the task "${short(after.title)}".`,
-      ...entity,
-    })
-  if (after.status === 'done' && before !== undefined && before.status !== 'done')
-    for (const userId of new Set([after.created_by, after.assignee_id]))
-      if (userId)
-        out.push({
-          user_id: userId,
-          type: 'task_completed',
-          title: `Task completed: ${short(after.title)}`,
-          message: `The task "${short(after.title)}" was marked done.`,
-          ...entity,
-        })
-  return out.filter((n) => n.user_id !== actorId)
 }
 
 export async function createTask(ctx: AppContext, principal: Principal, input: CreateTask) {
@@ -205,13 +154,6 @@ export async function changeTask(
     await insertNotifications(tx, notificationsFor(principal.userId, before, after))
     return after
   })
-}
-
-/** May the caller delete this task: its creator (who can still write there), a moderator, an admin. */
-function canDeleteTask(principal: Principal, task: TaskWithRole) {
-  const role = task.member_role ?? undefined
-  if (canOnProject(principal, 'task.moderate', role)) return true
-  return task.created_by === principal.userId && canOnProject(principal, 'task.write', role)
 }
 
 export async function deleteTask(
