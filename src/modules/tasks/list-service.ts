@@ -122,11 +122,15 @@ export async function listTasksForUser(
   if (errors.length > 0) throw invalid(errors)
   const page = query.page ?? 1
   const limit = query.limit ?? 20
-  const [rows, total] = await Promise.all([
-    listTasks(ctx.sql, filter, order, { limit, offset: (page - 1) * limit, after }),
-    after ? null : countTasks(ctx.sql, filter),
-  ])
+  const offset = (page - 1) * limit
+  const rows = await listTasks(ctx.sql, filter, order, { limit, offset, after })
   const more = rows.length > limit
+  // A page with nothing after it already tells the total; only a longer list is counted.
+  const total = after
+    ? null
+    : more || (rows.length === 0 && offset > 0)
+      ? await countTasks(ctx.sql, filter)
+      : offset + rows.length
   const data = rows.slice(0, limit).map(({ sort_value: _, ...task }) => task)
   const last = rows[limit - 1]
   return {
