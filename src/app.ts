@@ -12,6 +12,7 @@ import { authRoutes } from './modules/auth/routes'
 import { SessionCache } from './modules/auth/session-cache'
 import { createAccessTokens } from './modules/auth/tokens'
 import { healthRoutes } from './modules/health/routes'
+import { taskRoutes } from './modules/tasks/routes'
 import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
 
@@ -58,6 +59,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
         tags: [
           { name: 'Auth', description: 'Accounts, sign-in and sessions' },
           { name: 'Users', description: 'Own account and public profiles' },
+          { name: 'Tasks', description: 'Tasks: CRUD, assignment, status, listing and search' },
           { name: 'Operations', description: 'Health and documentation' },
         ],
         components: {
@@ -68,7 +70,9 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
       }),
     )
     .use(healthRoutes(db))
-    .group('/api/v1', (api) => api.use(authRoutes(ctx, guard)).use(userRoutes(ctx, guard)))
+    .group('/api/v1', (api) =>
+      api.use(authRoutes(ctx, guard)).use(userRoutes(ctx, guard)).use(taskRoutes(ctx, guard)),
+    )
   return app
 }
 

@@ -7,6 +7,7 @@ const titles: Record<number, string> = {
   403: 'Authenticated but not allowed',
   404: 'No such resource',
   409: 'Conflicts with an existing resource',
+  412: 'If-Match does not match the current ETag',
   413: 'Body over its limit',
   415: 'Unsupported Content-Type',
   422: 'Validation failed; `errors` lists each field',

@@ -1,0 +1,149 @@
+import type postgres from 'postgres'
+import type { Executor } from '../../db'
+import type { Task, TaskSort } from './model'
+import { taskColumns, taskJoins } from './queries'
+
+type Fragment = postgres.PendingQuery<postgres.Row[]>
+
+/** The filters of GET /tasks, already parsed and checked. */
+export type TaskFilter = {
+  /** The caller, whose projects bound the list; undefined only for an admin's `all=true`. */
+  userId: string | undefined
+  projectId?: string
+  assigneeId?: string
+  statuses?: string[]
+  priorities?: string[]
+  tags?: string[]
+  dueFrom?: string
+  /** Exclusive upper bound. */
+  dueBefore?: string
+  search?: string
+}
+
+/** A sort key: `rank` is the full-text relevance, used with `search` when no sort is given. */
+export type SortKey = TaskSort | 'rank'
+export type TaskOrder = { key: SortKey; descending: boolean }
+
+/** Where a keyset page starts: after the row with this sort value (as text) and id. */
+export type After = { value: string; id: string }
+
+// Each sort key's expression, and its cast for a value read back from a cursor. Null due dates
+// sort as infinity, so keyset comparisons never meet a null.
+const sortExpression = (db: Executor, key: SortKey, search: string | undefined): Fragment => {
+  switch (key) {
+    case 'created_at':
+      return db`t.created_at`
+    case 'updated_at':
+      return db`t.updated_at`
+    case 'due_date':
+      return db`coalesce(t.due_date, 'infinity'::timestamptz)`
+    case 'priority':
+      return db`array_position(array['low', 'medium', 'high', 'urgent']::text[], t.priority::text)`
+    case 'title':
+      return db`t.title`
+    case 'rank':
+      return db`ts_rank(t.search, websearch_to_tsquery('english', ${search ?? ''}))`
+  }
+}
+
+const castValue = (db: Executor, key: SortKey, value: string): Fragment => {
+  switch (key) {
+    case 'created_at':
+    case 'updated_at':
+    case 'due_date':
+      return db`${value}::timestamptz`
+    case 'priority':
+      return db`${value}::integer`
+    case 'title':
+      return db`${value}::varchar`
+    case 'rank':
+      return db`${value}::real`
+  }
+}
+
+// One value compares with `=`, so an index on (project_id, status, created_at) can also give
+// the order; a list compares with `= any(...)`.
+const oneOrAny = (db: Executor, column: Fragment, values: string[]) =>
+  values.length === 1
+    ? db`and ${column} = ${values[0] as string}`
+    : db`and ${column} = any(${values}::text[])`
+
+/** Every filter given, as `and ...` conditions over `t` (tasks). */
+function taskConditions(db: Executor, f: TaskFilter): Fragment {
+  return db`
+    ${f.projectId ? db`and t.project_id = ${f.projectId}` : db``}
+    ${f.assigneeId ? db`and t.assignee_id = ${f.assigneeId}` : db``}
+    ${f.statuses ? oneOrAny(db, db`t.status`, f.statuses) : db``}
+    ${f.priorities ? oneOrAny(db, db`t.priority`, f.priorities) : db``}
+    ${f.tags ? db`and t.tags @> ${f.tags}::text[]` : db``}
+    ${f.dueFrom ? db`and t.due_date >= ${f.dueFrom}::timestamptz` : db``}
+    ${f.dueBefore ? db`and t.due_date < ${f.dueBefore}::timestamptz` : db``}
+    ${f.search ? db`and t.search @@ websearch_to_tsquery('english', ${f.search})` : db``}
+  `
+}
+
+/** The projects whose tasks may be listed: the caller's, or every one for an admin's all=true. */
+const visibleProjects = (db: Executor, f: TaskFilter) =>
+  f.userId
+    ? db`select project_id from project_members where user_id = ${f.userId}`
+    : db`select id as project_id from projects`
+
+/**
+ * One page of the caller's tasks, one row more than `limit` to tell whether another page follows;
+ * each row carries `sort_value`, its sort key as text, for the next cursor. Each visible project
+ * gives its own first rows in order (a lateral subquery that an index on (project_id, ...,
+ * sort key) can stop early), those are merged, and names are joined to the page's rows only.
+ * Not async: the bench wraps the pending query in `explain`.
+ */
+export function listTasks(
+  db: Executor,
+  filter: TaskFilter,
+  order: TaskOrder,
+  page: { limit: number; offset: number; after?: After },
+) {
+  const key = sortExpression(db, order.key, filter.search)
+  const direction = order.descending ? db`desc` : db`asc`
+  const keyset = page.after
+    ? order.descending
+      ? db`and (${key}, t.id) < (${castValue(db, order.key, page.after.value)}, ${page.after.id}::uuid)`
+      : db`and (${key}, t.id) > (${castValue(db, order.key, page.after.value)}, ${page.after.id}::uuid)`
+    : db``
+  const offset = page.after ? 0 : page.offset
+  return db<(Task & { sort_value: string })[]>`
+    with page as (
+      select t.id, t.sort_key
+      from (${visibleProjects(db, filter)}) me
+      cross join lateral (
+        select t.id, ${key} as sort_key
+        from tasks t
+        where t.project_id = me.project_id
+          ${taskConditions(db, filter)}
+          ${keyset}
+        order by ${key} ${direction}, t.id ${direction}
+        limit ${offset + page.limit + 1}
+      ) t
+      order by t.sort_key ${direction}, t.id ${direction}
+      limit ${page.limit + 1}
+      offset ${offset}
+    )
+    select ${taskColumns(db)}, page.sort_key::text as sort_value
+    from page
+    join tasks t on t.id = page.id
+    ${taskJoins(db)}
+    order by page.sort_key ${direction}, page.id ${direction}
+  `
+}
+
+export function countTasksQuery(db: Executor, filter: TaskFilter) {
+  return db<{ total: number }[]>`
+    select count(*)::int as total
+    from tasks t
+    where t.project_id in (${visibleProjects(db, filter)})
+      ${taskConditions(db, filter)}
+  `
+}
+
+export async function countTasks(db: Executor, filter: TaskFilter) {
+  const [row] = await countTasksQuery(db, filter)
+  return row?.total ?? 0
+}

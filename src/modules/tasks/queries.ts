@@ -1,0 +1,154 @@
+import type { Executor } from '../../db'
+import type { ProjectRole } from '../authz/policy'
+import type { Task, TaskPriority, TaskStatus } from './model'
+
+/** A task as answered, plus the caller's role in its project (null for non-members). */
+export type TaskWithRole = Task & { member_role: ProjectRole | null }
+
+/** The columns of a `Task` answer, over `t` (tasks) joined by `taskJoins`. */
+export const taskColumns = (db: Executor) => db`
+  t.id, t.title, t.description, t.project_id, p.name as project_name,
+  t.assignee_id, a.username as assignee_name, t.created_by, c.username as created_by_name,
+  t.status, t.priority, t.due_date, t.completed_at, t.estimated_hours, t.actual_hours,
+  t.tags, t.version, t.created_at, t.updated_at
+`
+
+export const taskJoins = (db: Executor) => db`
+  join projects p on p.id = t.project_id
+  left join users a on a.id = t.assignee_id
+  join users c on c.id = t.created_by
+`
+
+// The columns an insert or update hands to the answering select.
+const returnedColumns = (db: Executor) => db`
+  id, title, description, project_id, assignee_id, created_by, status, priority, due_date,
+  completed_at, estimated_hours, actual_hours, tags, version, created_at, updated_at
+`
+
+/**
+ * The hot path: the task, its joined names and the caller's membership in one statement, so
+ * that a read is one round trip and the 404/403 decision needs no second query.
+ */
+export async function selectTaskWithRole(
+  db: Executor,
+  id: string,
+  userId: string,
+  lock: 'lock' | 'no lock' = 'no lock',
+) {
+  const [row] = await db<TaskWithRole[]>`
+    select ${taskColumns(db)}, pm.role as member_role
+    from tasks t
+    ${taskJoins(db)}
+    left join project_members pm on pm.project_id = t.project_id and pm.user_id = ${userId}
+    where t.id = ${id}
+    ${lock === 'lock' ? db`for update of t` : db``}
+  `
+  return row
+}
+
+export async function isProjectMember(db: Executor, projectId: string, userId: string) {
+  const [row] = await db<{ ok: number }[]>`
+    select 1 as ok
+    from project_members
+    where project_id = ${projectId}
+      and user_id = ${userId}
+  `
+  return row !== undefined
+}
+
+export type NewTask = {
+  title: string
+  description: string | null
+  project_id: string
+  assignee_id: string | null
+  created_by: string
+  status: TaskStatus
+  priority: TaskPriority
+  due_date: string | null
+  estimated_hours: number | null
+  tags: string[]
+}
+
+export async function insertTask(db: Executor, task: NewTask) {
+  const [row] = await db<Task[]>`
+    with t as (
+      insert into tasks (
+        title, description, project_id, assignee_id, created_by, status, priority, due_date,
+        estimated_hours, tags, completed_at
+      )
+      values (
+        ${task.title}, ${task.description}, ${task.project_id}, ${task.assignee_id},
+        ${task.created_by}, ${task.status}, ${task.priority}, ${task.due_date},
+        ${task.estimated_hours}, ${task.tags}::text[],
+        case when ${task.status}::text = 'done' then now() end
+      )
+      returning ${returnedColumns(db)}
+    )
+    select ${taskColumns(db)}
+    from t
+    ${taskJoins(db)}
+  `
+  if (!row) throw new Error('task insert returned nothing')
+  return row
+}
+
+export type TaskChanges = Partial<{
+  title: string
+  description: string | null
+  assignee_id: string | null
+  status: TaskStatus
+  priority: TaskPriority
+  due_date: string | null
+  estimated_hours: number | null
+  actual_hours: number | null
+  tags: string[]
+}>
+
+/**
+ * Applies `changes` only if the task is still at `version` (compare-and-swap: a concurrent writer
+ * makes this match no row); bumps the version; keeps `completed_at` in step with the status.
+ */
+export async function updateTaskAtVersion(
+  db: Executor,
+  id: string,
+  version: number,
+  changes: TaskChanges,
+) {
+  const columns = (Object.keys(changes) as (keyof TaskChanges)[]).filter(
+    (c) => changes[c] !== undefined,
+  )
+  if (columns.length === 0) throw new Error('updateTaskAtVersion needs at least one change')
+  // In a SET list, `status` and `completed_at` still name the row's values before the update.
+  const completedAt =
+    changes.status === undefined
+      ? db``
+      : db`, completed_at = case
+          when ${changes.status}::text <> 'done' then null
+          when status = 'done' then coalesce(completed_at, now())
+          else now()
+        end`
+  const [row] = await db<Task[]>`
+    with t as (
+      update tasks
+      set ${db(changes, ...columns)}, version = version + 1, updated_at = now() ${completedAt}
+      where id = ${id}
+        and version = ${version}
+      returning ${returnedColumns(db)}
+    )
+    select ${taskColumns(db)}
+    from t
+    ${taskJoins(db)}
+  `
+  return row
+}
+
+/** Deletes the task if it is still at `version`; false when it changed or went meanwhile. */
+export async function deleteTaskAtVersion(db: Executor, id: string, version: number) {
+  const rows = await db`
+    delete from tasks
+    where id = ${id}
+      and version = ${version}
+    returning id
+  `
+  return rows.length > 0
+}

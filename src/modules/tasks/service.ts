@@ -1,0 +1,188 @@
+import type { AppContext, Principal } from '../../context'
+import type { Executor } from '../../db'
+import { forbidden, HttpProblem, invalid, notFound } from '../../problems'
+import { changedFields } from '../activity/changes'
+import { insertActivity } from '../activity/queries'
+import { canOnProject } from '../authz/policy'
+import { authorizeProject } from '../authz/service'
+import { insertNotifications } from '../notifications/queries'
+import type { CreateTask, Task, UpdateTask } from './model'
+import {
+  deleteTaskAtVersion,
+  insertTask,
+  isProjectMember,
+  selectTaskWithRole,
+  type TaskChanges,
+  type TaskWithRole,
+  updateTaskAtVersion,
+} from './queries'
+import { canDeleteTask, matches, notificationsFor, parseIfMatch, preconditionFailed } from './rules'
+
+function notAllowed(role: string | null) {
+  return forbidden(
+    role ? 'Your project role does not allow this' : 'You are not a member of this task’s project',
+  )
+}
+
+/** Strips the caller's role from a row before it is answered. */
+function asTask(row: TaskWithRole | Task): Task {
+  const { member_role: _, ...task } = row as TaskWithRole
+  return task
+}
+
+export async function getTask(ctx: AppContext, principal: Principal, id: string) {
+  const row = await selectTaskWithRole(ctx.sql, id, principal.userId)
+  if (!row) throw notFound('No such task')
+  if (!canOnProject(principal, 'task.read', row.member_role ?? undefined))
+    throw notAllowed(row.member_role)
+  return asTask(row)
+}
+
+async function requireAssignable(db: Executor, projectId: string, assigneeId: string | null) {
+  if (assigneeId && !(await isProjectMember(db, projectId, assigneeId)))
+    throw invalid([{ path: '/assignee_id', message: 'must be a member of the task’s project' }])
+}
+
+export async function createTask(ctx: AppContext, principal: Principal, input: CreateTask) {
+  await authorizeProject(ctx.sql, principal, input.project_id, 'task.write').catch((error) => {
+    // The project is named in the body: a missing one is a field error, not a missing resource.
+    if (error instanceof HttpProblem && error.status === 404)
+      throw invalid([{ path: '/project_id', message: 'no such project' }])
+    throw error
+  })
+  return ctx.sql.begin(async (tx) => {
+    await requireAssignable(tx, input.project_id, input.assignee_id ?? null)
+    const task = await insertTask(tx, {
+      title: input.title,
+      description: input.description ?? null,
+      project_id: input.project_id,
+      assignee_id: input.assignee_id ?? null,
+      created_by: principal.userId,
+      status: input.status ?? 'todo',
+      priority: input.priority ?? 'medium',
+      due_date: normalizeTime(input.due_date),
+      estimated_hours: input.estimated_hours ?? null,
+      tags: uniqueTags(input.tags ?? []),
+    })
+    await insertActivity(tx, {
+      user_id: principal.userId,
+      project_id: task.project_id,
+      action: 'task.created',
+      entity_type: 'task',
+      entity_id: task.id,
+      details: { title: task.title },
+    })
+    await insertNotifications(tx, notificationsFor(principal.userId, undefined, task))
+    return task
+  })
+}
+
+const normalizeTime = (value: string | null | undefined) =>
+  value === null || value === undefined ? (value ?? null) : new Date(value).toISOString()
+
+const uniqueTags = (tags: string[]) => [...new Set(tags)]
+
+const CHANGEABLE = [
+  'title',
+  'description',
+  'assignee_id',
+  'status',
+  'priority',
+  'due_date',
+  'estimated_hours',
+  'actual_hours',
+  'tags',
+] as const
+
+/** The body's fields that are present, in stored form (null tags empty the list). */
+function requestedChanges(input: UpdateTask): TaskChanges {
+  const changes: TaskChanges = {}
+  for (const field of CHANGEABLE) {
+    const value = input[field]
+    if (value === undefined) continue
+    if (field === 'tags') changes.tags = uniqueTags((value as string[] | null) ?? [])
+    else if (field === 'due_date') changes.due_date = normalizeTime(value as string | null)
+    else Object.assign(changes, { [field]: value })
+  }
+  return changes
+}
+
+export type TaskAction = 'task.updated' | 'task.assigned' | 'task.status_changed'
+
+/**
+ * Applies a partial change; nothing is written when no field actually differs. With If-Match
+ * the row is read without a lock and the UPDATE itself requires the matched version (`where
+ * version = $n`), so of concurrent writers holding the same ETag exactly one wins and the others
+ * get 412. Without If-Match the row is locked while read, so the change applies to what was read.
+ */
+export async function changeTask(
+  ctx: AppContext,
+  principal: Principal,
+  id: string,
+  input: UpdateTask,
+  ifMatch: string | null | undefined,
+  action: TaskAction = 'task.updated',
+): Promise<Task> {
+  const expected = parseIfMatch(ifMatch)
+  const requested = requestedChanges(input)
+  return ctx.sql.begin(async (tx) => {
+    const lock = expected === undefined ? 'lock' : 'no lock'
+    const current = await selectTaskWithRole(tx, id, principal.userId, lock)
+    if (!current) throw notFound('No such task')
+    if (!canOnProject(principal, 'task.write', current.member_role ?? undefined))
+      throw notAllowed(current.member_role)
+    if (!matches(expected, current.version)) throw preconditionFailed()
+    const before = asTask(current)
+    const diff = changedFields(before, { ...before, ...requested }, CHANGEABLE)
+    if (Object.keys(diff).length === 0) return before
+    const changes = Object.fromEntries(
+      Object.keys(diff).map((f) => [f, requested[f as keyof TaskChanges]]),
+    ) as TaskChanges
+    if (diff.assignee_id)
+      await requireAssignable(tx, before.project_id, changes.assignee_id ?? null)
+    const after = await updateTaskAtVersion(tx, id, before.version, changes)
+    // Only a concurrent writer can have moved the version: the If-Match read is stale.
+    if (!after) throw preconditionFailed()
+    await insertActivity(tx, {
+      user_id: principal.userId,
+      project_id: after.project_id,
+      action,
+      entity_type: 'task',
+      entity_id: after.id,
+      details: diff,
+    })
+    await insertNotifications(tx, notificationsFor(principal.userId, before, after))
+    return after
+  })
+}
+
+export async function deleteTask(
+  ctx: AppContext,
+  principal: Principal,
+  id: string,
+  ifMatch: string | null | undefined,
+) {
+  const expected = parseIfMatch(ifMatch)
+  await ctx.sql.begin(async (tx) => {
+    const lock = expected === undefined ? 'lock' : 'no lock'
+    const current = await selectTaskWithRole(tx, id, principal.userId, lock)
+    if (!current) throw notFound('No such task')
+    if (!canOnProject(principal, 'task.read', current.member_role ?? undefined))
+      throw notAllowed(current.member_role)
+    if (!canDeleteTask(principal, current))
+      throw forbidden(
+        'Only the task’s creator, a project owner or manager, or an admin may delete it',
+      )
+    if (!matches(expected, current.version)) throw preconditionFailed()
+    // With If-Match the delete is a compare-and-swap too; without it the row is locked already.
+    if (!(await deleteTaskAtVersion(tx, id, current.version))) throw preconditionFailed()
+    await insertActivity(tx, {
+      user_id: principal.userId,
+      project_id: current.project_id,
+      action: 'task.deleted',
+      entity_type: 'task',
+      entity_id: id,
+      details: { title: current.title },
+    })
+  })
+}
