@@ -40,7 +40,7 @@ export function contentDisposition(filename: string): string {
 // type "/" subtype, as RFC 9110 tokens; parameters (charset ...) are dropped.
 const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}$/
 
-/** The declared media type when it is well-formed, else application/octet-stream. */
+/** The type Bun gave the file (from its extension) when well-formed, else application/octet-stream. */
 export function storedMediaType(declared: string): string {
   const type = declared.split(';')[0]?.trim().toLowerCase() ?? ''
   return MEDIA_TYPE.test(type) ? type : 'application/octet-stream'

@@ -99,7 +99,9 @@ export async function downloadAttachment(
   await authorizeTask(ctx.sql, principal, taskId, 'task.read')
   const attachment = await selectAttachment(ctx.sql, taskId, attachmentId)
   if (!attachment) throw noSuchAttachment()
-  const file = Bun.file(absolutePath(ctx.config, attachment.file_path))
+  const file = Bun.file(absolutePath(ctx.config, attachment.file_path), {
+    type: attachment.mime_type,
+  })
   if (!(await file.exists())) {
     ctx.log.error('attachment file missing', { attachment_id: attachmentId })
     throw notFound('The attachment’s file is no longer stored')
