@@ -61,7 +61,12 @@ function rawMultipart(filename: string, bytes: Uint8Array, type = 'application/o
   return { body, contentType: 'multipart/form-data; boundary=XyZ' }
 }
 
-function postRaw(taskId: string, who: Person, body: BodyInit, contentType: string) {
+function postRaw(
+  taskId: string,
+  who: Person,
+  body: Uint8Array | ReadableStream | string,
+  contentType: string,
+) {
   return fetch(`${server.url}${attachmentsOf(taskId)}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${who.access}`, 'content-type': contentType },

@@ -27,13 +27,14 @@ const newTask = (fields: { assignee_id?: string } = {}) =>
   createTask(server, team.project.id, team.owner, fields)
 
 async function notificationsOf(userId: string, taskId: string) {
-  return server.db.sql<{ type: string; message: string }[]>`
+  const rows = await server.db.sql<{ type: string; message: string }[]>`
     select type, message
     from notifications
     where user_id = ${userId}
       and entity_id = ${taskId}
     order by created_at, id
   `
+  return [...rows]
 }
 
 describe('POST /tasks/:id/comments', () => {
@@ -127,7 +128,7 @@ describe('POST /tasks/:id/comments', () => {
       from activity_log
       where entity_id = ${created.id}
     `
-    expect(rows).toEqual([
+    expect([...rows]).toEqual([
       {
         user_id: team.member.id,
         project_id: team.project.id,
