@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig } from '../src/config'
 import { contentDisposition, sanitizeFilename } from '../src/modules/attachments/names'
-import { createTask } from './factories'
+import { removeProjectFiles, removeTaskFiles } from '../src/modules/attachments/storage'
+import { createProject, createTask } from './factories'
 import { expectProblemShape, startServer, type TestResponse, type TestServer } from './helpers'
 import { createTeam, type Person, type Team } from './team'
 
@@ -266,10 +267,27 @@ describe('POST /tasks/:id/attachments', () => {
     expect(await storedFiles()).toEqual(before)
   })
 
-  it('refuses an oversized upload from an outsider with 403 before reading it', async () => {
+  it('answers an oversized upload from an outsider with 403, from nobody with 401', async () => {
     const task = await newTask()
-    const res = await upload(task.id, team.outsider, new Uint8Array(LIMIT + 1))
-    expectProblemShape(res, 403)
+    expectProblemShape(await upload(task.id, team.outsider, new Uint8Array(LIMIT + 1)), 403)
+    expectProblemShape(await upload(task.id, undefined, new Uint8Array(500_000)), 401)
+  })
+
+  it('removes a task’s or a project’s files through the storage helpers', async () => {
+    const task = await newTask()
+    const other = await newTask()
+    const a = await uploaded(task.id, team.member)
+    const b = await uploaded(other.id, team.member)
+    await removeTaskFiles(server.config, team.project.id, task.id)
+    const files = await storedFiles()
+    expect(files).not.toContain(`${team.project.id}/${task.id}/${a.id}`)
+    expect(files).toContain(`${team.project.id}/${other.id}/${b.id}`)
+    const project = await createProject(server, team.owner)
+    const elsewhere = await createTask(server, project.id, team.owner)
+    const c = await uploaded(elsewhere.id, team.owner)
+    await removeProjectFiles(server.config, project.id)
+    expect(await storedFiles()).not.toContain(`${project.id}/${elsewhere.id}/${c.id}`)
+    expect(await storedFiles()).toContain(`${team.project.id}/${other.id}/${b.id}`)
   })
 })
 

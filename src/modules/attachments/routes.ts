@@ -40,8 +40,10 @@ export const attachmentRoutes = (ctx: AppContext, guard: AuthGuard) =>
       {
         auth: true,
         params: IdParams,
-        // A Content-Length over the limit is refused here, before anything is read.
+        // A Content-Length over the limit is refused here, before anything is read; a call
+        // without credentials is left to the guard, so it gets its 401 first.
         parse: ({ request }) => {
+          if (!request.headers.has('authorization')) return DEFERRED
           const problem = uploadHeaderProblem(request, ctx.config.maxUploadBytes)
           if (problem && problem.status === 413) throw problem
           return DEFERRED
