@@ -106,6 +106,10 @@ describe('GET /notifications', () => {
     }
     expect(seen).toEqual(ids)
     expectProblemShape(await get('?cursor=garbage', user), 422)
+    for (const at of ['2026-13-01T00:00:00.000000Z', '2026-02-30T00:00:00.000000Z']) {
+      const forged = Buffer.from(JSON.stringify([at, ids[0]])).toString('base64url')
+      expectProblemShape(await get(`?cursor=${forged}`, user), 422)
+    }
     expectProblemShape(await get('?limit=101', user), 422)
   })
 

@@ -32,6 +32,12 @@ export const CursorPagination = t.Object({
 export const encodeCursor = (key: Keyset) =>
   Buffer.from(JSON.stringify([key.at, key.id])).toString('base64url')
 
+// A well-shaped but impossible date (month 13) would otherwise reach PostgreSQL as an error.
+const isRealInstant = (at: string) => {
+  const time = Date.parse(at)
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 19) === at.slice(0, 19)
+}
+
 /** Reads a cursor sent by a client; anything not made by encodeCursor is a 422 on /cursor. */
 export function decodeCursor(raw: string): Keyset {
   try {
@@ -42,7 +48,8 @@ export function decodeCursor(raw: string): Keyset {
       typeof value[0] === 'string' &&
       typeof value[1] === 'string' &&
       TIMESTAMP.test(value[0]) &&
-      UUID.test(value[1])
+      UUID.test(value[1]) &&
+      isRealInstant(value[0])
     )
       return { at: value[0], id: value[1] }
   } catch {}
