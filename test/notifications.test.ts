@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { insertNotifications } from '../src/modules/notifications/queries'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
 import type { Person } from './team'
+
+// Each test makes many requests; a loaded 2-core CI machine must not turn that into a timeout.
+setDefaultTimeout(20_000)
 
 let server: TestServer
 let alice: Person
