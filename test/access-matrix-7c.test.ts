@@ -7,10 +7,11 @@ import { createTask } from './factories'
 import { startServer, type TestServer } from './helpers'
 import { createTeam, type Person, type Team } from './team'
 
-// Who may call each comment, attachment and notification route: one row per route, one column
-// per caller. A route under these prefixes that is missing here fails the last test.
 // Each test makes many requests; a loaded 2-core CI machine must not turn that into a timeout.
 setDefaultTimeout(20_000)
+
+// Who may call each comment, attachment and notification route: one row per route, one column
+// per caller. A route under these prefixes that is missing here fails the last test.
 
 let server: TestServer
 let team: Team
