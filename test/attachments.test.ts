@@ -168,6 +168,22 @@ describe('POST /tasks/:id/attachments', () => {
     expect(await storedFiles()).toEqual(before)
   })
 
+  it('answers 413 for a chunked body past MAX_BODY_BYTES, where Bun ends the stream itself', async () => {
+    const task = await newTask()
+    const before = await storedFiles()
+    const { body } = rawMultipart('huge.bin', new Uint8Array(2_000_000))
+    const stream = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < body.length; i += 65_536)
+          controller.enqueue(body.subarray(i, i + 65_536))
+        controller.close()
+      },
+    })
+    const res = await postRaw(task.id, team.member, stream, 'multipart/form-data; boundary=XyZ')
+    expect(res.status).toBe(413)
+    expect(await storedFiles()).toEqual(before)
+  })
+
   it('keeps only the last path part of a filename and strips control characters', async () => {
     const task = await newTask()
     const cases: [string, string][] = [

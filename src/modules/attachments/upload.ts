@@ -33,7 +33,11 @@ export async function readUploadedFile(request: Request, limit: number): Promise
   let size = 0
   const reader = request.body.getReader()
   for (;;) {
-    const { done, value } = await reader.read()
+    const { done, value } = await reader.read().catch((error: unknown) => {
+      // Bun ends the stream itself past MAX_BODY_BYTES (and has already answered a bare 413).
+      if (String(error).includes('maxRequestBodySize')) throw tooLarge(limit)
+      throw new HttpProblem(400, 'Bad request', 'The upload ended before its body was complete')
+    })
     if (done) break
     size += value.byteLength
     if (size > cap) {
