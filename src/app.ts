@@ -6,12 +6,15 @@ import { cors } from './cors'
 import type { Database } from './db'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
+import { attachmentRoutes } from './modules/attachments/routes'
 import { authGuard, requestAuthenticator } from './modules/auth/guard'
 import { createPasswordHasher } from './modules/auth/passwords'
 import { authRoutes } from './modules/auth/routes'
 import { SessionCache } from './modules/auth/session-cache'
 import { createAccessTokens } from './modules/auth/tokens'
+import { commentRoutes } from './modules/comments/routes'
 import { healthRoutes } from './modules/health/routes'
+import { notificationRoutes } from './modules/notifications/routes'
 import { taskRoutes } from './modules/tasks/routes'
 import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
@@ -61,6 +64,9 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
           { name: 'Users', description: 'Own account and public profiles' },
           { name: 'Tasks', description: 'Tasks: CRUD, assignment, status, listing and search' },
           { name: 'Operations', description: 'Health and documentation' },
+          { name: 'Comments', description: 'Comments on tasks, with @mentions' },
+          { name: 'Attachments', description: 'Files attached to tasks' },
+          { name: 'Notifications', description: 'The caller’s notifications' },
         ],
         components: {
           securitySchemes: {
@@ -71,7 +77,13 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     )
     .use(healthRoutes(db))
     .group('/api/v1', (api) =>
-      api.use(authRoutes(ctx, guard)).use(userRoutes(ctx, guard)).use(taskRoutes(ctx, guard)),
+      api
+        .use(authRoutes(ctx, guard))
+        .use(userRoutes(ctx, guard))
+        .use(commentRoutes(ctx, guard))
+        .use(attachmentRoutes(ctx, guard))
+        .use(notificationRoutes(ctx, guard))
+        .use(taskRoutes(ctx, guard)),
     )
   return app
 }

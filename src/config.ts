@@ -17,6 +17,10 @@ const Seconds = (fallback: number) =>
 const Millis = (fallback: number) =>
   t.Integer({ minimum: 0, maximum: 3_600_000, default: fallback })
 
+/** Room left in MAX_BODY_BYTES for the multipart framing around an upload of MAX_UPLOAD_BYTES. */
+export const MULTIPART_FRAMING_BYTES = 16_384
+const DEFAULT_MAX_UPLOAD_BYTES = 10_485_760
+
 // Environment variables as read; every value arrives as a string and is converted before the check.
 const EnvSchema = t.Object({
   NODE_ENV: t.Union([t.Literal('development'), t.Literal('production'), t.Literal('test')], {
@@ -44,6 +48,10 @@ const EnvSchema = t.Object({
   MAX_JSON_BODY_BYTES: t.Integer({ minimum: 1024, maximum: 134_217_728, default: 1_048_576 }),
   MAX_JSON_DEPTH: t.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   SHUTDOWN_TIMEOUT_MS: Millis(10_000),
+  UPLOAD_DIR: t.Optional(t.String({ minLength: 1 })),
+  MAX_UPLOAD_BYTES: t.Optional(
+    t.Integer({ minimum: 1, maximum: 134_217_728 - MULTIPART_FRAMING_BYTES }),
+  ),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -78,6 +86,8 @@ export type Config = {
   maxJsonBodyBytes: number
   maxJsonDepth: number
   shutdownTimeoutMs: number
+  uploadDir: string
+  maxUploadBytes: number
 }
 
 export class ConfigError extends Error {
@@ -105,6 +115,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
     if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined)
       problems.push('JWT_SECRET: required when NODE_ENV=production')
+    problems.push(...fitUploadLimits(env, Boolean(source.MAX_BODY_BYTES?.trim())))
     if (problems.length === 0) return toConfig(env)
   }
   throw new ConfigError(problems)
@@ -140,7 +151,33 @@ function toConfig(env: Env): Config {
     maxJsonBodyBytes: env.MAX_JSON_BODY_BYTES,
     maxJsonDepth: env.MAX_JSON_DEPTH,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    uploadDir: env.UPLOAD_DIR ?? join(env.DATA_DIR, 'uploads'),
+    maxUploadBytes: env.MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
   }
+}
+
+/**
+ * Bun answers a body over MAX_BODY_BYTES itself with a bare 413, so it must sit above
+ * MAX_UPLOAD_BYTES plus the multipart framing for uploads to get problem+json. An unset
+ * MAX_BODY_BYTES follows the upload limit; an unset MAX_UPLOAD_BYTES shrinks to fit a set
+ * MAX_BODY_BYTES; two set values that do not fit are an error.
+ */
+function fitUploadLimits(env: Env, bodyGiven: boolean): string[] {
+  const upload = env.MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES
+  if (!bodyGiven) {
+    env.MAX_BODY_BYTES = Math.max(env.MAX_BODY_BYTES, upload + MULTIPART_FRAMING_BYTES)
+    env.MAX_UPLOAD_BYTES = upload
+    return []
+  }
+  if (env.MAX_UPLOAD_BYTES === undefined) {
+    env.MAX_UPLOAD_BYTES = Math.min(upload, env.MAX_BODY_BYTES - MULTIPART_FRAMING_BYTES)
+    if (env.MAX_UPLOAD_BYTES >= 1) return []
+    return [`MAX_BODY_BYTES: must be above ${MULTIPART_FRAMING_BYTES} to leave room for uploads`]
+  }
+  if (env.MAX_BODY_BYTES >= env.MAX_UPLOAD_BYTES + MULTIPART_FRAMING_BYTES) return []
+  return [
+    `MAX_BODY_BYTES: must be at least MAX_UPLOAD_BYTES + ${MULTIPART_FRAMING_BYTES} (multipart framing), so uploads over their limit get a problem+json 413`,
+  ]
 }
 
 /**

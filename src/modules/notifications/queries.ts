@@ -1,4 +1,5 @@
 import type { Executor } from '../../db'
+import type { Keyset } from '../../shared/keyset'
 
 export type NotificationType =
   | 'task_assigned'
@@ -27,4 +28,100 @@ export async function insertNotifications(db: Executor, rows: NewNotification[])
     insert into notifications ${db(rows, 'user_id', 'type', 'title', 'message', 'entity_type', 'entity_id')}
     returning id, user_id, title, message, type, entity_type, entity_id, is_read, created_at
   `
+}
+
+const NOTIFICATION_COLUMNS = [
+  'id',
+  'title',
+  'message',
+  'type',
+  'entity_type',
+  'entity_id',
+  'is_read',
+  'created_at',
+] as const
+
+type StoredNotification = {
+  id: string
+  title: string
+  message: string
+  type: string
+  entity_type: string | null
+  entity_id: string | null
+  is_read: boolean
+  created_at: string
+}
+
+/** A user's notifications, newest first; `before` continues a keyset walk. */
+export async function listNotifications(
+  db: Executor,
+  userId: string,
+  options: { unreadOnly: boolean; before?: Keyset; limit: number; offset: number },
+) {
+  return db<(StoredNotification & { sort_at: string })[]>`
+    select
+      ${db(NOTIFICATION_COLUMNS)},
+      to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as sort_at
+    from notifications
+    where user_id = ${userId}
+      ${options.unreadOnly ? db`and not is_read` : db``}
+      ${options.before ? db`and (created_at, id) < (${options.before.at}::timestamptz, ${options.before.id}::uuid)` : db``}
+    order by created_at desc, id desc
+    limit ${options.limit + 1}
+    offset ${options.before ? 0 : options.offset}
+  `
+}
+
+/** How many notifications match the list's filter, and how many are unread, in one pass. */
+export async function countNotifications(db: Executor, userId: string, unreadOnly: boolean) {
+  const [row] = await db<{ total: number; unread: number }[]>`
+    select
+      count(*) filter (where ${!unreadOnly} or not is_read)::int as total,
+      count(*) filter (where not is_read)::int as unread
+    from notifications
+    where user_id = ${userId}
+  `
+  return row ?? { total: 0, unread: 0 }
+}
+
+export async function countUnreadNotifications(db: Executor, userId: string) {
+  const [row] = await db<{ count: number }[]>`
+    select count(*)::int as count
+    from notifications
+    where user_id = ${userId}
+      and not is_read
+  `
+  return row?.count ?? 0
+}
+
+/** Marks one of the user's notifications read; undefined when the user has no such notification. */
+export async function markNotificationRead(db: Executor, userId: string, id: string) {
+  const [row] = await db<StoredNotification[]>`
+    update notifications
+    set is_read = true
+    where id = ${id}
+      and user_id = ${userId}
+    returning ${db(NOTIFICATION_COLUMNS)}
+  `
+  return row
+}
+
+export async function markAllNotificationsRead(db: Executor, userId: string) {
+  await db`
+    update notifications
+    set is_read = true
+    where user_id = ${userId}
+      and not is_read
+  `
+}
+
+/** Deletes one of the user's notifications; false when the user has no such notification. */
+export async function deleteNotification(db: Executor, userId: string, id: string) {
+  const rows = await db`
+    delete from notifications
+    where id = ${id}
+      and user_id = ${userId}
+    returning id
+  `
+  return rows.length > 0
 }
