@@ -6,12 +6,16 @@ import { cors } from './cors'
 import type { Database } from './db'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
+import { activityRoutes } from './modules/activity/routes'
+import { adminRoutes } from './modules/admin/routes'
 import { authGuard } from './modules/auth/guard'
 import { createPasswordHasher } from './modules/auth/passwords'
 import { authRoutes } from './modules/auth/routes'
 import { SessionCache } from './modules/auth/session-cache'
 import { createAccessTokens } from './modules/auth/tokens'
 import { healthRoutes } from './modules/health/routes'
+import { memberRoutes } from './modules/projects/members/routes'
+import { projectRoutes } from './modules/projects/routes'
 import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
 
@@ -47,6 +51,9 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
           { name: 'Auth', description: 'Accounts, sign-in and sessions' },
           { name: 'Users', description: 'Own account and public profiles' },
           { name: 'Operations', description: 'Health and documentation' },
+          { name: 'Projects', description: 'Projects and their members' },
+          { name: 'Activity', description: 'What changed in a project or task, and by whom' },
+          { name: 'Admin', description: 'Users, metrics and logs for admins' },
         ],
         components: {
           securitySchemes: {
@@ -56,7 +63,15 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
       }),
     )
     .use(healthRoutes(db))
-    .group('/api/v1', (api) => api.use(authRoutes(ctx, guard)).use(userRoutes(ctx, guard)))
+    .group('/api/v1', (api) =>
+      api
+        .use(authRoutes(ctx, guard))
+        .use(userRoutes(ctx, guard))
+        .use(projectRoutes(ctx, guard))
+        .use(memberRoutes(ctx, guard))
+        .use(activityRoutes(ctx, guard))
+        .use(adminRoutes(ctx, guard, db)),
+    )
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>

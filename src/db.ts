@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite'
 import postgres from 'postgres'
 import init from '../sql/0001_init.sql' with { type: 'text' }
+import projects from '../sql/0002_projects.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
@@ -96,7 +97,10 @@ function wrap(sql: Sql, mode: Database['mode'], stopServer: () => Promise<void>)
 }
 
 /** Forward-only migrations, in order; each file of sql/ is imported here so the binary carries it. */
-export const migrations = [{ version: 1, name: '0001_init', text: init }]
+export const migrations = [
+  { version: 1, name: '0001_init', text: init },
+  { version: 2, name: '0002_projects', text: projects },
+]
 
 // Any fixed 64-bit key shared by every instance; it serialises concurrent migrators.
 const MIGRATION_LOCK_KEY = 7_306_517_114_921_345n

@@ -3,6 +3,7 @@ import { Elysia } from 'elysia'
 import type { Config } from './config'
 import { corsHeaders, preflightHeaders } from './cors'
 import { describeError, type Logger } from './logger'
+import { recordRequest } from './modules/admin/request-stats'
 import {
   fieldErrors,
   HttpProblem,
@@ -136,6 +137,7 @@ export function httpBasics(config: Config, log: Logger) {
     .onAfterResponse({ as: 'global' }, ({ request, set }) => {
       const state = states.get(request)
       if (!state) return
+      recordRequest(Number(set.status) || 200, performance.now() - state.start)
       log.info('request', {
         method: request.method,
         path: pathOf(request.url),

@@ -23,3 +23,85 @@ export async function insertActivity(db: Executor, entry: NewActivity) {
     )
   `
 }
+
+/** Which entries a feed shows; every field present narrows it. */
+export type ActivityScope = {
+  projectId?: string
+  /** Entries about the task itself and those that name it in `details.task_id` (comments ...). */
+  taskId?: string
+  userId?: string
+  action?: string
+  entityType?: string
+}
+
+/** A position in a newest-first feed: the entry's time in microseconds since 1970, and its id. */
+export type ActivityPosition = { us: string; id: string }
+
+function scopeFilter(db: Executor, scope: ActivityScope) {
+  return db`
+    where true
+      ${scope.projectId ? db`and a.project_id = ${scope.projectId}` : db``}
+      ${
+        scope.taskId
+          ? db`and (
+              (a.entity_type = 'task' and a.entity_id = ${scope.taskId})
+              or a.details ->> 'task_id' = ${scope.taskId}
+            )`
+          : db``
+      }
+      ${scope.userId ? db`and a.user_id = ${scope.userId}` : db``}
+      ${scope.action ? db`and a.action = ${scope.action}` : db``}
+      ${scope.entityType ? db`and a.entity_type = ${scope.entityType}` : db``}
+  `
+}
+
+/**
+ * A page of a feed, newest first, from an offset or after a keyset position. The position is
+ * compared in whole microseconds, so it is exact where a millisecond timestamp would not be.
+ */
+export async function listActivity(
+  db: Executor,
+  scope: ActivityScope,
+  page: { limit: number; offset: number; after?: ActivityPosition },
+) {
+  const after = page.after
+  return db<(ActivityEntryRow & { position_us: string })[]>`
+    select
+      a.id, a.user_id, u.username, a.action, a.entity_type, a.entity_id, a.project_id, a.details,
+      a.created_at, (extract(epoch from a.created_at) * 1000000)::bigint::text as position_us
+    from activity_log a
+    join users u on u.id = a.user_id
+    ${scopeFilter(db, scope)}
+      ${
+        after
+          ? db`and (a.created_at, a.id) < (
+              timestamptz 'epoch' + ${after.us}::bigint * interval '1 microsecond', ${after.id}::uuid
+            )`
+          : db``
+      }
+    order by a.created_at desc, a.id desc
+    limit ${page.limit}
+    ${after ? db`` : db`offset ${page.offset}`}
+  `
+}
+
+export async function countActivity(db: Executor, scope: ActivityScope) {
+  const [row] = await db<{ total: number }[]>`
+    select count(*)::int as total
+    from activity_log a
+    ${scopeFilter(db, scope)}
+  `
+  return row?.total ?? 0
+}
+
+type ActivityEntryRow = {
+  id: string
+  user_id: string
+  username: string
+  action: string
+  entity_type: string
+  entity_id: string
+  project_id: string | null
+  details: Record<string, unknown> | null
+  created_at: string
+}
