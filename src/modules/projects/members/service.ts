@@ -119,7 +119,7 @@ export async function changeMemberRole(
     const current = await selectMemberRoleForUpdate(tx, projectId, userId)
     if (!current) throw notFound('No such member')
     if (current === 'owner' && role !== 'owner') {
-      if (!canManageMember(principal, actorRole, current))
+      if (actorRole !== 'owner' && !isAdmin(principal))
         throw forbidden('Only the owner or an admin can touch the owner')
       throw ownerProtected()
     }
