@@ -15,9 +15,9 @@ let outsider: User
 beforeAll(async () => {
   server = await startServer()
   admin = await registerUser(server)
-  ;[owner, viewer, outsider] = await Promise.all(
+  ;[owner, viewer, outsider] = (await Promise.all(
     Array.from({ length: 3 }, () => registerUser(server)),
-  )
+  )) as [User, User, User]
 }, 30_000)
 afterAll(() => server.close())
 
@@ -61,7 +61,7 @@ describe('GET /projects/:id/activity', () => {
       pages: 1,
       next_cursor: null,
     })
-  })
+  }, 30_000)
 
   it('pages by page and limit with totals', async () => {
     const project = await createProject(server, owner)
@@ -72,7 +72,7 @@ describe('GET /projects/:id/activity', () => {
     expect(res.body.pagination.next_cursor).toBeNull()
     const first = await api('GET', `/projects/${project.id}/activity?limit=10`, owner.access)
     expect(typeof first.body.pagination.next_cursor).toBe('string')
-  })
+  }, 30_000)
 
   it('walks by cursor over every entry exactly once while new entries arrive', async () => {
     const project = await createProject(server, owner)
@@ -97,7 +97,7 @@ describe('GET /projects/:id/activity', () => {
     expect(seen).toHaveLength(original.length)
     expect(new Set(seen).size).toBe(seen.length)
     expect([...seen].sort()).toEqual(original.map((r) => r.id).sort())
-  })
+  }, 30_000)
 
   it('answers 422 for a cursor it did not hand out and for a limit over 100', async () => {
     const project = await createProject(server, owner)
@@ -111,7 +111,7 @@ describe('GET /projects/:id/activity', () => {
         await api('GET', `/projects/${project.id}/activity?${query}`, owner.access),
         422,
       )
-  })
+  }, 30_000)
 
   it('answers 403 to an outsider, 404 for an unknown project; an admin may read', async () => {
     const project = await createProject(server, owner)
@@ -122,7 +122,7 @@ describe('GET /projects/:id/activity', () => {
     )
     expect((await api('GET', `/projects/${project.id}/activity`, admin.access)).status).toBe(200)
     expectProblemShape(await api('GET', `/projects/${project.id}/activity`), 401)
-  })
+  }, 30_000)
 })
 
 describe('GET /tasks/:id/activity', () => {
@@ -156,7 +156,7 @@ describe('GET /tasks/:id/activity', () => {
       ['task.created', task.id],
     ])
     expect(res.body.pagination).toMatchObject({ total: 2, next_cursor: null })
-  })
+  }, 30_000)
 
   it('answers 403 to an outsider and 404 for an unknown task', async () => {
     const project = await createProject(server, owner)
@@ -167,5 +167,5 @@ describe('GET /tasks/:id/activity', () => {
       404,
     )
     expectProblemShape(await api('GET', '/tasks/nope/activity', owner.access), 422)
-  })
+  }, 30_000)
 })

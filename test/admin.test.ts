@@ -34,7 +34,7 @@ describe('admin routes', () => {
       expectProblemShape(await api(method, path, developer.access, body), 403)
       expectProblemShape(await api(method, path, manager.access, body), 403)
     }
-  })
+  }, 30_000)
 })
 
 describe('GET /admin/users', () => {
@@ -61,12 +61,12 @@ describe('GET /admin/users', () => {
     const paged = await api('GET', '/admin/users?limit=1&page=2', admin.access)
     expect(paged.body.data).toHaveLength(1)
     expect(paged.body.pagination.total).toBeGreaterThanOrEqual(4)
-  })
+  }, 30_000)
 
   it('answers 422 for an unknown role filter or a limit over 100', async () => {
     for (const query of ['role=boss', 'limit=101', 'is_active=perhaps'])
       expectProblemShape(await api('GET', `/admin/users?${query}`, admin.access), 422)
-  })
+  }, 30_000)
 })
 
 describe('PATCH /admin/users/:id', () => {
@@ -96,7 +96,7 @@ describe('PATCH /admin/users/:id', () => {
       action: 'user.updated',
       details: { roles: { old: ['viewer'], new: ['developer', 'manager'] } },
     })
-  })
+  }, 30_000)
 
   it('deactivation ends every session at once; reactivation lets the user sign in again', async () => {
     const user = await registerUser(server)
@@ -122,7 +122,7 @@ describe('PATCH /admin/users/:id', () => {
       body: { email: user.input.email, password: user.input.password },
     })
     expect(login.status).toBe(200)
-  })
+  }, 30_000)
 
   it('refuses an admin removing their own admin role or deactivating themselves', async () => {
     for (const body of [{ roles: ['manager'] }, { is_active: false }]) {
@@ -137,7 +137,7 @@ describe('PATCH /admin/users/:id', () => {
     })
     expect(ok.body.roles).toEqual(['admin', 'developer'])
     await api('PATCH', `/admin/users/${admin.id}`, admin.access, { roles: ['admin'] })
-  })
+  }, 30_000)
 
   it('answers 404 for an unknown user and 422 for unknown, empty or repeated roles', async () => {
     expectProblemShape(
@@ -150,7 +150,7 @@ describe('PATCH /admin/users/:id', () => {
         422,
       )
     expect((await api('GET', '/users/me', developer.access)).body.roles).toEqual(['developer'])
-  })
+  }, 30_000)
 
   it('stops an admin who was demoted from acting on the cached session', async () => {
     const second = await registerUser(server)
@@ -158,7 +158,7 @@ describe('PATCH /admin/users/:id', () => {
     expect((await api('GET', '/admin/metrics', second.access)).status).toBe(200)
     await api('PATCH', `/admin/users/${second.id}`, admin.access, { roles: ['developer'] })
     expectProblemShape(await api('GET', '/admin/metrics', second.access), 403)
-  })
+  }, 30_000)
 
   // Needs two concurrent sessions, which the single-session embedded database does not have.
   it.skipIf(!process.env.DATABASE_URL)(
@@ -237,7 +237,7 @@ describe('GET /admin/metrics', () => {
     expect(m.memory.rss_bytes).toBeGreaterThan(0)
     const after = await api('GET', '/admin/metrics', admin.access)
     expect(after.body.requests.total).toBeGreaterThan(m.requests.total)
-  })
+  }, 30_000)
 })
 
 describe('GET /admin/logs', () => {
@@ -268,5 +268,5 @@ describe('GET /admin/logs', () => {
     expect(next.body.data[0].id).not.toBe(first.body.data[1].id)
     expect(next.body.data[0].created_at <= first.body.data[1].created_at).toBe(true)
     expectProblemShape(await api('GET', '/admin/logs?user_id=nope', admin.access), 422)
-  })
+  }, 30_000)
 })

@@ -15,9 +15,9 @@ let outsider: User
 beforeAll(async () => {
   server = await startServer()
   admin = await registerUser(server)
-  ;[owner, manager, member, viewer, outsider] = await Promise.all(
+  ;[owner, manager, member, viewer, outsider] = (await Promise.all(
     Array.from({ length: 5 }, () => registerUser(server)),
-  )
+  )) as [User, User, User, User, User]
 }, 30_000)
 afterAll(() => server.close())
 
@@ -72,7 +72,7 @@ describe('GET /projects/:id/members', () => {
     expect(res.body.pagination).toEqual({ page: 1, limit: 20, total: 4, pages: 1 })
     const page = await api('GET', `/projects/${project.id}/members?limit=3&page=2`, viewer.access)
     expect(page.body.data.map((m: { user_id: string }) => m.user_id)).toEqual([viewer.id])
-  })
+  }, 30_000)
 
   it('answers 403 to an outsider and 404 for an unknown project', async () => {
     const project = await teamProject()
@@ -81,7 +81,7 @@ describe('GET /projects/:id/members', () => {
       await api('GET', `/projects/${crypto.randomUUID()}/members`, owner.access),
       404,
     )
-  })
+  }, 30_000)
 })
 
 describe('POST /projects/:id/members', () => {
@@ -101,7 +101,7 @@ describe('POST /projects/:id/members', () => {
     const notes = await server.db.sql`
       select user_id, type, entity_type, entity_id from notifications where user_id = ${joiner.id}
     `
-    expect(notes).toEqual([
+    expect([...notes]).toEqual([
       {
         user_id: joiner.id,
         type: 'project_member_added',
@@ -119,7 +119,7 @@ describe('POST /projects/:id/members', () => {
     expect((await api('GET', `/projects/${project.id}`, joiner.access)).body.member_role).toBe(
       'member',
     )
-  })
+  }, 30_000)
 
   it('answers 409 for an existing member and changes nothing', async () => {
     const project = await teamProject()
@@ -129,7 +129,7 @@ describe('POST /projects/:id/members', () => {
     })
     expectProblemShape(res, 409)
     expect(await roleOf(project.id, viewer.id)).toBe('viewer')
-  })
+  }, 30_000)
 
   it('answers 422 for an unknown or deactivated user, the owner role or a bad role', async () => {
     const project = await teamProject()
@@ -150,7 +150,7 @@ describe('POST /projects/:id/members', () => {
     }
     expect(await roleOf(project.id, gone.id)).toBeUndefined()
     expect(await roleOf(project.id, outsider.id)).toBeUndefined()
-  })
+  }, 30_000)
 
   it('refuses members, viewers and outsiders; an admin may add', async () => {
     const project = await teamProject()
@@ -166,7 +166,7 @@ describe('POST /projects/:id/members', () => {
       role: 'viewer',
     })
     expect(res.status).toBe(201)
-  })
+  }, 30_000)
 
   it('does not notify a user who adds themselves (an admin)', async () => {
     const project = await teamProject()
@@ -179,7 +179,7 @@ describe('POST /projects/:id/members', () => {
       select id from notifications where user_id = ${admin.id} and entity_id = ${project.id}
     `
     expect(notes).toHaveLength(0)
-  })
+  }, 30_000)
 })
 
 describe('PATCH /projects/:id/members/:user_id', () => {
@@ -199,7 +199,7 @@ describe('PATCH /projects/:id/members/:user_id', () => {
       role: 'manager',
     })
     expect(put.body.role).toBe('manager')
-  })
+  }, 30_000)
 
   it('keeps the owner: a manager gets 403, the owner and an admin 409 for a demotion', async () => {
     const project = await teamProject()
@@ -208,7 +208,7 @@ describe('PATCH /projects/:id/members/:user_id', () => {
     expectProblemShape(await api('PATCH', path, owner.access, { role: 'manager' }), 409)
     expectProblemShape(await api('PATCH', path, admin.access, { role: 'viewer' }), 409)
     expect(await roleOf(project.id, owner.id)).toBe('owner')
-  })
+  }, 30_000)
 
   it('hands ownership over when the owner sets another member’s role to owner', async () => {
     const project = await teamProject()
@@ -233,8 +233,8 @@ describe('PATCH /projects/:id/members/:user_id', () => {
     const owners = await server.db.sql`
       select user_id from project_members where project_id = ${project.id} and role = 'owner'
     `
-    expect(owners).toEqual([{ user_id: viewer.id }])
-  })
+    expect([...owners]).toEqual([{ user_id: viewer.id }])
+  }, 30_000)
 
   it('refuses members, viewers and outsiders; 404 for a non-member; 422 for a bad role', async () => {
     const project = await teamProject()
@@ -250,7 +250,7 @@ describe('PATCH /projects/:id/members/:user_id', () => {
     )
     expectProblemShape(await api('PATCH', path, owner.access, { role: 'admin' }), 422)
     expectProblemShape(await api('PATCH', path, owner.access, {}), 422)
-  })
+  }, 30_000)
 })
 
 describe('DELETE /projects/:id/members/:user_id', () => {
@@ -265,7 +265,7 @@ describe('DELETE /projects/:id/members/:user_id', () => {
       details: { left: true, role: 'viewer' },
     })
     expectProblemShape(await api('GET', `/projects/${project.id}`, viewer.access), 403)
-  })
+  }, 30_000)
 
   it('lets a manager remove a member, clearing their task assignments', async () => {
     const project = await teamProject()
@@ -274,7 +274,7 @@ describe('DELETE /projects/:id/members/:user_id', () => {
     expect(res.status).toBe(204)
     const [row] = await server.db.sql`select assignee_id, version from tasks where id = ${task.id}`
     expect(row).toEqual({ assignee_id: null, version: task.version + 1 })
-  })
+  }, 30_000)
 
   it('never removes the owner: 409 for the owner and an admin, 403 for a manager', async () => {
     const project = await teamProject()
@@ -283,7 +283,7 @@ describe('DELETE /projects/:id/members/:user_id', () => {
     expectProblemShape(await api('DELETE', path, admin.access), 409)
     expectProblemShape(await api('DELETE', path, manager.access), 403)
     expect(await roleOf(project.id, owner.id)).toBe('owner')
-  })
+  }, 30_000)
 
   it('refuses members and outsiders removing others; 404 for a non-member', async () => {
     const project = await teamProject()
@@ -300,5 +300,5 @@ describe('DELETE /projects/:id/members/:user_id', () => {
       await api('DELETE', `/projects/${project.id}/members/${outsider.id}`, outsider.access),
       403,
     )
-  })
+  }, 30_000)
 })

@@ -19,9 +19,9 @@ beforeAll(async () => {
   server = await startServer({ DATA_DIR: `/tmp/taskapi-projects-test-${process.pid}` })
   // The first account of an empty database is the admin.
   admin = await registerUser(server)
-  ;[owner, manager, member, viewer, outsider] = await Promise.all(
+  ;[owner, manager, member, viewer, outsider] = (await Promise.all(
     Array.from({ length: 5 }, () => registerUser(server)),
-  )
+  )) as [User, User, User, User, User]
 }, 30_000)
 afterAll(() => server.close())
 
@@ -88,7 +88,7 @@ describe('POST /projects', () => {
     expect((await activityOf(res.body.id, res.body.id)).map((a) => a.action)).toEqual([
       'project.created',
     ])
-  })
+  }, 30_000)
 
   it('ignores privileged fields in the body', async () => {
     const forged = crypto.randomUUID()
@@ -111,13 +111,13 @@ describe('POST /projects', () => {
     expect(res.body.created_at.startsWith('2000')).toBe(false)
     const [row] = await server.db.sql`select owner_id from projects where id = ${forged}`
     expect(row).toBeUndefined()
-  })
+  }, 30_000)
 
   it('stamps completed_at when created as completed', async () => {
     const res = await api('POST', '/projects', owner.access, { name: 'Done', status: 'completed' })
     expect(res.status).toBe(201)
     expect(new Date(res.body.completed_at).toISOString()).toBe(res.body.completed_at)
-  })
+  }, 30_000)
 
   it('answers 422 for a missing or blank name, unknown status, impossible dates or due before start', async () => {
     const before = await server.db.sql`select count(*)::int as n from projects`
@@ -138,7 +138,7 @@ describe('POST /projects', () => {
     }
     const after = await server.db.sql`select count(*)::int as n from projects`
     expect(after[0]?.n).toBe(before[0]?.n)
-  })
+  }, 30_000)
 
   it('answers 401 to an anonymous caller, before validation wherever the shared guard does', async () => {
     expectProblemShape(await api('POST', '/projects', undefined, { name: 'Fine' }), 401)
@@ -146,7 +146,7 @@ describe('POST /projects', () => {
       await api('POST', '/projects', undefined, { name: '' }),
       await anonymousBadBody(),
     )
-  })
+  }, 30_000)
 
   it('answers 403 to a global viewer, who has no projects.write', async () => {
     const reader = await registerUser(server)
@@ -155,7 +155,7 @@ describe('POST /projects', () => {
     })
     expect(demoted.status).toBe(200)
     expectProblemShape(await api('POST', '/projects', reader.access, { name: 'No' }), 403)
-  })
+  }, 30_000)
 })
 
 describe('GET /projects', () => {
@@ -176,7 +176,7 @@ describe('GET /projects', () => {
     })
     expect(res.body.data[1].member_role).toBe('owner')
     expect(res.body.pagination).toEqual({ page: 1, limit: 20, total: 2, pages: 1 })
-  })
+  }, 30_000)
 
   it('filters by status and search and paginates with right totals', async () => {
     const user = await registerUser(server)
@@ -200,12 +200,12 @@ describe('GET /projects', () => {
     expect(percent.body.data.map((p: { name: string }) => p.name)).toEqual(['100% done'])
     const none = await api('GET', '/projects?search=%25', user.access)
     expect(none.body.data.map((p: { name: string }) => p.name)).toEqual(['100% done'])
-  })
+  }, 30_000)
 
   it('answers 422 for a limit over 100, a page of 0 or an unknown status', async () => {
     for (const query of ['limit=101', 'page=0', 'status=paused', 'all=maybe'])
       expectProblemShape(await api('GET', `/projects?${query}`, owner.access), 422)
-  })
+  }, 30_000)
 
   it('lets an admin list every project with all=true, and nobody else', async () => {
     const hidden = await createProject(server, outsider, [], { name: 'Admin sees this' })
@@ -215,7 +215,7 @@ describe('GET /projects', () => {
     expect(all.status).toBe(200)
     expect(all.body.data).toMatchObject([{ id: hidden.id, member_role: null }])
     expectProblemShape(await api('GET', '/projects?all=true', outsider.access), 403)
-  })
+  }, 30_000)
 })
 
 describe('GET /projects/:id', () => {
@@ -234,14 +234,14 @@ describe('GET /projects/:id', () => {
     const asAdmin = await api('GET', `/projects/${project.id}`, admin.access)
     expect(asAdmin.status).toBe(200)
     expect(asAdmin.body.member_role).toBeNull()
-  })
+  }, 30_000)
 
   it('answers 403 to an outsider, 404 for an unknown id and 422 for a malformed one', async () => {
     const project = await teamProject()
     expectProblemShape(await api('GET', `/projects/${project.id}`, outsider.access), 403)
     expectProblemShape(await api('GET', `/projects/${crypto.randomUUID()}`, owner.access), 404)
     expectProblemShape(await api('GET', '/projects/not-a-uuid', owner.access), 422)
-  })
+  }, 30_000)
 })
 
 describe('PATCH /projects/:id', () => {
@@ -275,7 +275,7 @@ describe('PATCH /projects/:id', () => {
         priority: { old: 'medium', new: 'urgent' },
       },
     })
-  })
+  }, 30_000)
 
   it('stamps completed_at on completed and clears it when the status leaves completed', async () => {
     const project = await teamProject()
@@ -290,7 +290,7 @@ describe('PATCH /projects/:id', () => {
       status: 'active',
     })
     expect(reopened.body.completed_at).toBeNull()
-  })
+  }, 30_000)
 
   it('ignores privileged fields and writes no activity when nothing changed', async () => {
     const project = await teamProject()
@@ -304,7 +304,7 @@ describe('PATCH /projects/:id', () => {
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ id: project.id, owner_id: owner.id, completed_at: null })
     expect(await activityOf(project.id, project.id)).toEqual(before)
-  })
+  }, 30_000)
 
   it('answers 422 for a blank name, a null name or a due date before the stored start date', async () => {
     const res = await api('POST', '/projects', owner.access, {
@@ -315,7 +315,7 @@ describe('PATCH /projects/:id', () => {
       expectProblemShape(await api('PATCH', `/projects/${res.body.id}`, owner.access, body), 422)
     const after = await api('GET', `/projects/${res.body.id}`, owner.access)
     expect(after.body).toMatchObject({ name: 'Dated', due_date: null })
-  })
+  }, 30_000)
 
   it('refuses members, viewers and outsiders, and lets an admin edit', async () => {
     const project = await teamProject()
@@ -330,7 +330,7 @@ describe('PATCH /projects/:id', () => {
       await api('PATCH', `/projects/${crypto.randomUUID()}`, owner.access, { name: 'x' }),
       404,
     )
-  })
+  }, 30_000)
 })
 
 describe('DELETE /projects/:id', () => {
@@ -382,10 +382,169 @@ describe('DELETE /projects/:id', () => {
     const [entry] = await activityOf(null, project.id)
     expect(entry).toMatchObject({ action: 'project.deleted', user_id: owner.id })
     expectProblemShape(await api('DELETE', `/projects/${project.id}`, owner.access), 404)
-  })
+  }, 30_000)
 
   it('lets an admin delete any project', async () => {
     const project = await teamProject()
     expect((await api('DELETE', `/projects/${project.id}`, admin.access)).status).toBe(204)
-  })
+  }, 30_000)
+})
+
+describe('authorization matrix', () => {
+  type Actor = 'anonymous' | 'outsider' | 'viewer' | 'member' | 'manager' | 'owner' | 'admin'
+  type Fixture = { projectId: string; taskId: string; targetId: string; joinerId: string }
+  type Rule = {
+    path: (f: Fixture) => string
+    body?: (f: Fixture) => unknown
+    /** Expected status per actor; `listed`/`hidden` for lists that filter instead of refusing. */
+    expect: Record<Actor, number | 'listed' | 'hidden'>
+  }
+  const members = { viewer: 200, member: 200, manager: 200, owner: 200, admin: 200 }
+  const readers = { anonymous: 401, outsider: 403, ...members } as const
+  const editors = {
+    anonymous: 401,
+    outsider: 403,
+    viewer: 403,
+    member: 403,
+    manager: 200,
+    owner: 200,
+    admin: 200,
+  } as const
+  const adminOnly = {
+    anonymous: 401,
+    outsider: 403,
+    viewer: 403,
+    member: 403,
+    manager: 403,
+    owner: 403,
+    admin: 200,
+  } as const
+  const id = (f: Fixture) => `/projects/${f.projectId}`
+
+  // Every route of the projects, members, activity and admin modules; a new one needs a row here.
+  const RULES: Record<string, Rule> = {
+    'GET /api/v1/projects': {
+      path: () => '/projects?limit=100',
+      expect: {
+        anonymous: 401,
+        outsider: 'hidden',
+        viewer: 'listed',
+        member: 'listed',
+        manager: 'listed',
+        owner: 'listed',
+        admin: 'hidden',
+      },
+    },
+    'POST /api/v1/projects': {
+      path: () => '/projects',
+      body: () => ({ name: 'Matrix' }),
+      expect: {
+        anonymous: 401,
+        outsider: 201,
+        viewer: 201,
+        member: 201,
+        manager: 201,
+        owner: 201,
+        admin: 201,
+      },
+    },
+    'GET /api/v1/projects/:id': { path: id, expect: readers },
+    'PATCH /api/v1/projects/:id': { path: id, body: () => ({ name: 'M' }), expect: editors },
+    'PUT /api/v1/projects/:id': { path: id, body: () => ({ name: 'M' }), expect: editors },
+    'DELETE /api/v1/projects/:id': {
+      path: id,
+      expect: { ...editors, manager: 403, owner: 204, admin: 204 },
+    },
+    'GET /api/v1/projects/:id/members': { path: (f) => `${id(f)}/members`, expect: readers },
+    'POST /api/v1/projects/:id/members': {
+      path: (f) => `${id(f)}/members`,
+      body: (f) => ({ user_id: f.joinerId }),
+      expect: { ...editors, manager: 201, owner: 201, admin: 201 },
+    },
+    'PATCH /api/v1/projects/:id/members/:user_id': {
+      path: (f) => `${id(f)}/members/${f.targetId}`,
+      body: () => ({ role: 'viewer' }),
+      expect: editors,
+    },
+    'PUT /api/v1/projects/:id/members/:user_id': {
+      path: (f) => `${id(f)}/members/${f.targetId}`,
+      body: () => ({ role: 'viewer' }),
+      expect: editors,
+    },
+    'DELETE /api/v1/projects/:id/members/:user_id': {
+      path: (f) => `${id(f)}/members/${f.targetId}`,
+      expect: { ...editors, manager: 204, owner: 204, admin: 204 },
+    },
+    'GET /api/v1/projects/:id/activity': { path: (f) => `${id(f)}/activity`, expect: readers },
+    'GET /api/v1/tasks/:id/activity': {
+      path: (f) => `/tasks/${f.taskId}/activity`,
+      expect: readers,
+    },
+    'GET /api/v1/admin/users': { path: () => '/admin/users', expect: adminOnly },
+    'PATCH /api/v1/admin/users/:id': {
+      path: (f) => `/admin/users/${f.targetId}`,
+      body: () => ({ is_active: true }),
+      expect: adminOnly,
+    },
+    'GET /api/v1/admin/metrics': { path: () => '/admin/metrics', expect: adminOnly },
+    'GET /api/v1/admin/logs': { path: () => '/admin/logs', expect: adminOnly },
+  }
+  const OURS = /^\/api\/v1\/(projects|admin)(\/|$)|\/activity$/
+
+  it('has a rule for every route of these modules', () => {
+    const routes = server.app.routes
+      .filter((r) => OURS.test(r.path))
+      .map((r) => `${r.method} ${r.path}`)
+    expect(routes.length).toBeGreaterThan(0)
+    expect(routes.filter((r) => !RULES[r])).toEqual([])
+  }, 30_000)
+
+  it('answers each actor on each route as the rules say', async () => {
+    const target = await registerUser(server)
+    const tokens: Record<Actor, string | undefined> = {
+      anonymous: undefined,
+      outsider: outsider.access,
+      viewer: viewer.access,
+      member: member.access,
+      manager: manager.access,
+      owner: owner.access,
+      admin: admin.access,
+    }
+    const failures: string[] = []
+    for (const [route, rule] of Object.entries(RULES))
+      for (const [actor, expected] of Object.entries(rule.expect) as [
+        Actor,
+        Rule['expect'][Actor],
+      ][]) {
+        // A fresh project per case, since a case may change or delete it (written in SQL: fast).
+        const project = await createProject(server, { id: owner.id }, [
+          [manager, 'manager'],
+          [member, 'member'],
+          [viewer, 'viewer'],
+          [target, 'member'],
+        ])
+        const task = await createTask(server, project.id, owner)
+        // Registering costs an argon2 hash: only the route that adds a member needs a new user.
+        const joiner =
+          route.startsWith('POST') && route.endsWith('/members')
+            ? await registerUser(server)
+            : target
+        const f = {
+          projectId: project.id,
+          taskId: task.id,
+          targetId: target.id,
+          joinerId: joiner.id,
+        }
+        const method = route.split(' ')[0] as string
+        const res = await api(method, rule.path(f), tokens[actor], rule.body?.(f))
+        let got: number | string = res.status
+        if (typeof expected === 'string' && res.status === 200)
+          got = res.body.data.some((p: { id: string }) => p.id === project.id) ? 'listed' : 'hidden'
+        if (got !== expected)
+          failures.push(`${route} as ${actor}: expected ${expected}, got ${got}`)
+        if (res.status >= 400 && !res.headers.get('content-type')?.includes('problem+json'))
+          failures.push(`${route} as ${actor}: ${res.status} without problem+json`)
+      }
+    expect(failures).toEqual([])
+  }, 120_000)
 })
