@@ -1,3 +1,4 @@
+import type postgres from 'postgres'
 import type { Executor } from '../../db'
 import type { ProjectRole } from '../authz/policy'
 import type { NewProject, Project, ProjectChanges } from './model'
@@ -18,23 +19,33 @@ export type ProjectRow = Pick<Project, (typeof PROJECT_FIELDS)[number] | 'id' | 
 // Escapes LIKE wildcards so a search for "50%" matches the text and not a pattern.
 const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
-/**
- * A project as the API shows it to `userId`: the caller's role and the task counts by status come
- * from the same statement (one aggregate over the project's tasks, not one count per status).
- */
-function projectView(db: Executor, userId: string, memberJoin: 'left' | 'inner') {
+/** The project columns and the caller's role, from `projects p` joined to their membership. */
+function projectWithRole(db: Executor, userId: string, memberJoin: 'left' | 'inner') {
   return db`
     select
       p.id, p.name, p.description, p.owner_id, p.status, p.priority, p.start_date, p.due_date,
-      p.completed_at, pm.role as member_role,
+      p.completed_at, pm.role as member_role, p.created_at, p.updated_at
+    from projects p
+    ${memberJoin === 'inner' ? db`join` : db`left join`} project_members pm
+      on pm.project_id = p.id and pm.user_id = ${userId}
+  `
+}
+
+/**
+ * Projects as the API shows them: the rows of `selected` (already filtered, ordered and limited)
+ * with their task counts by status from one aggregate per project, in the same statement.
+ */
+function withTaskCounts(db: Executor, selected: postgres.PendingQuery<postgres.Row[]>) {
+  return db`
+    select
+      p.id, p.name, p.description, p.owner_id, p.status, p.priority, p.start_date, p.due_date,
+      p.completed_at, p.member_role,
       json_build_object(
         'todo', c.todo, 'in_progress', c.in_progress, 'in_review', c.in_review,
         'done', c.done, 'cancelled', c.cancelled
       ) as task_counts,
       p.created_at, p.updated_at
-    from projects p
-    ${memberJoin === 'inner' ? db`join` : db`left join`} project_members pm
-      on pm.project_id = p.id and pm.user_id = ${userId}
+    from (${selected}) p
     cross join lateral (
       select
         count(*) filter (where t.status = 'todo')::int as todo,
@@ -51,8 +62,7 @@ function projectView(db: Executor, userId: string, memberJoin: 'left' | 'inner')
 /** One project with the caller's role (null when not a member); undefined when there is none. */
 export async function selectProjectView(db: Executor, projectId: string, userId: string) {
   const [row] = await db<Project[]>`
-    ${projectView(db, userId, 'left')}
-    where p.id = ${projectId}
+    ${withTaskCounts(db, db`${projectWithRole(db, userId, 'left')} where p.id = ${projectId}`)}
   `
   return row
 }
@@ -74,18 +84,23 @@ function projectFilter(db: Executor, filter: ProjectFilter) {
   `
 }
 
+/** A page of projects; the task counts are computed for that page only. */
 export async function listProjects(
   db: Executor,
   filter: ProjectFilter,
   limit: number,
   offset: number,
 ) {
-  return db<Project[]>`
-    ${projectView(db, filter.userId, filter.all ? 'left' : 'inner')}
+  const page = db`
+    ${projectWithRole(db, filter.userId, filter.all ? 'left' : 'inner')}
     ${projectFilter(db, filter)}
     order by p.created_at desc, p.id desc
     limit ${limit}
     offset ${offset}
+  `
+  return db<Project[]>`
+    ${withTaskCounts(db, page)}
+    order by p.created_at desc, p.id desc
   `
 }
 
