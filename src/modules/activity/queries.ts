@@ -37,18 +37,43 @@ export type ActivityScope = {
 /** A position in a newest-first feed: the entry's time in microseconds since 1970, and its id. */
 export type ActivityPosition = { us: string; id: string }
 
+const COLUMNS = [
+  'id',
+  'user_id',
+  'project_id',
+  'action',
+  'entity_type',
+  'entity_id',
+  'details',
+  'created_at',
+]
+
+/**
+ * The rows a feed reads from. A task's feed is the union of two index lookups (the task's own
+ * entries, and those naming it in details.task_id): an `or` of both made the planner walk the
+ * whole log in time order instead.
+ */
+function feedSource(db: Executor, scope: ActivityScope) {
+  if (!scope.taskId) return db`activity_log a`
+  return db`
+    (
+      select ${db(COLUMNS)}
+      from activity_log
+      where entity_type = 'task'
+        and entity_id = ${scope.taskId}
+      union all
+      select ${db(COLUMNS)}
+      from activity_log
+      where details ->> 'task_id' = ${scope.taskId}
+        and not (entity_type = 'task' and entity_id = ${scope.taskId})
+    ) a
+  `
+}
+
 function scopeFilter(db: Executor, scope: ActivityScope) {
   return db`
     where true
       ${scope.projectId ? db`and a.project_id = ${scope.projectId}` : db``}
-      ${
-        scope.taskId
-          ? db`and (
-              (a.entity_type = 'task' and a.entity_id = ${scope.taskId})
-              or a.details ->> 'task_id' = ${scope.taskId}
-            )`
-          : db``
-      }
       ${scope.userId ? db`and a.user_id = ${scope.userId}` : db``}
       ${scope.action ? db`and a.action = ${scope.action}` : db``}
       ${scope.entityType ? db`and a.entity_type = ${scope.entityType}` : db``}
@@ -69,7 +94,7 @@ export async function listActivity(
     select
       a.id, a.user_id, u.username, a.action, a.entity_type, a.entity_id, a.project_id, a.details,
       a.created_at, (extract(epoch from a.created_at) * 1000000)::bigint::text as position_us
-    from activity_log a
+    from ${feedSource(db, scope)}
     join users u on u.id = a.user_id
     ${scopeFilter(db, scope)}
       ${
@@ -88,7 +113,7 @@ export async function listActivity(
 export async function countActivity(db: Executor, scope: ActivityScope) {
   const [row] = await db<{ total: number }[]>`
     select count(*)::int as total
-    from activity_log a
+    from ${feedSource(db, scope)}
     ${scopeFilter(db, scope)}
   `
   return row?.total ?? 0

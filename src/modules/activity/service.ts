@@ -72,6 +72,6 @@ export async function taskActivity(
   taskId: string,
   query: ActivityListQuery,
 ) {
-  const task = await authorizeTask(ctx.sql, principal, taskId, 'task.read')
-  return readFeed(ctx.sql, { projectId: task.projectId, taskId }, query)
+  await authorizeTask(ctx.sql, principal, taskId, 'task.read')
+  return readFeed(ctx.sql, { taskId }, query)
 }
