@@ -302,3 +302,40 @@ describe('DELETE /projects/:id/members/:user_id', () => {
     )
   }, 30_000)
 })
+
+// Needs concurrent sessions, which the single-session embedded database does not have.
+describe.skipIf(!process.env.DATABASE_URL)('concurrent membership changes', () => {
+  it('leave exactly one owner when the owner hands over to two members at once', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const project = await teamProject()
+      const results = await Promise.all(
+        [manager, member].map((user) =>
+          api('PATCH', `/projects/${project.id}/members/${user.id}`, owner.access, {
+            role: 'owner',
+          }),
+        ),
+      )
+      // The second hand-over runs after the first: its caller is no longer the owner.
+      expect(results.map((r) => r.status).sort()).toEqual([200, 403])
+      const owners = await server.db.sql<{ user_id: string }[]>`
+        select pm.user_id from project_members pm
+        join projects p on p.id = pm.project_id and p.owner_id = pm.user_id
+        where pm.project_id = ${project.id} and pm.role = 'owner'
+      `
+      expect(owners).toHaveLength(1)
+    }
+  }, 60_000)
+
+  it('add a user once when two managers add them at the same time', async () => {
+    const project = await teamProject()
+    const joiner = await registerUser(server)
+    const results = await Promise.all(
+      [owner, manager].map((user) =>
+        api('POST', `/projects/${project.id}/members`, user.access, { user_id: joiner.id }),
+      ),
+    )
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409])
+    const notes = await server.db.sql`select id from notifications where user_id = ${joiner.id}`
+    expect(notes).toHaveLength(1)
+  }, 30_000)
+})

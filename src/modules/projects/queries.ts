@@ -129,13 +129,20 @@ export async function insertProject(db: Executor, input: NewProject, ownerId: st
   return row as ProjectRow
 }
 
-/** The project's editable state, locked until the transaction ends. */
-export async function selectProjectForUpdate(db: Executor, projectId: string) {
+/**
+ * The project's editable state, locked until the transaction ends: `edit` (no key update) lets
+ * tasks be added meanwhile, `delete` makes new tasks wait (and then fail).
+ */
+export async function selectProjectForUpdate(
+  db: Executor,
+  projectId: string,
+  lock: 'edit' | 'delete' = 'edit',
+) {
   const [row] = await db<ProjectRow[]>`
     select id, owner_id, name, description, status, priority, start_date, due_date, completed_at
     from projects
     where id = ${projectId}
-    for update
+    ${lock === 'delete' ? db`for update` : db`for no key update`}
   `
   return row
 }

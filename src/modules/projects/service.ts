@@ -139,7 +139,7 @@ export async function deleteProject(ctx: AppContext, principal: Principal, proje
   const paths = await ctx.sql.begin(async (tx) => {
     await authorizeProject(tx, principal, projectId, 'project.delete')
     // The lock makes new tasks wait for this delete (and then fail), so none is left behind.
-    const project = await selectProjectForUpdate(tx, projectId)
+    const project = await selectProjectForUpdate(tx, projectId, 'delete')
     if (!project) throw notFound('No such project')
     const files = await deleteProjectAttachments(tx, projectId)
     await deleteProjectRow(tx, projectId)

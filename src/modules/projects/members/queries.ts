@@ -135,3 +135,16 @@ export async function unassignMemberTasks(db: Executor, projectId: string, userI
   `
   return rows.length
 }
+
+/**
+ * Serialises membership changes of one project (two ownership hand-overs at once would otherwise
+ * leave two owners). No key update: tasks can still be added meanwhile.
+ */
+export async function lockProjectMembership(db: Executor, projectId: string) {
+  await db`
+    select id
+    from projects
+    where id = ${projectId}
+    for no key update
+  `
+}

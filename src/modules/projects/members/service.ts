@@ -14,6 +14,7 @@ import {
   demoteOwners,
   insertMemberIfAbsent,
   listMembers as listMemberRows,
+  lockProjectMembership,
   selectActiveUsername,
   selectMember,
   selectMemberRoleForUpdate,
@@ -55,6 +56,7 @@ export async function addMember(
       { path: '/role', message: 'must not be owner; hand ownership over by changing a role' },
     ])
   return ctx.sql.begin(async (tx) => {
+    await lockProjectMembership(tx, projectId)
     await authorizeProject(tx, principal, projectId, 'members.manage')
     const username = await selectActiveUsername(tx, input.user_id)
     if (!username) throw invalid([{ path: '/user_id', message: 'is not an active user' }])
@@ -115,6 +117,7 @@ export async function changeMemberRole(
   role: ProjectRole,
 ) {
   return ctx.sql.begin(async (tx) => {
+    await lockProjectMembership(tx, projectId)
     const actorRole = await authorizeProject(tx, principal, projectId, 'members.manage')
     const current = await selectMemberRoleForUpdate(tx, projectId, userId)
     if (!current) throw notFound('No such member')
@@ -152,6 +155,7 @@ export async function removeMember(
   userId: string,
 ) {
   await ctx.sql.begin(async (tx) => {
+    await lockProjectMembership(tx, projectId)
     const self = userId === principal.userId
     let actorRole: ProjectRole | undefined
     if (self) {
