@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { uploadDirOf } from '../src/modules/projects/stored-files'
 import { createProject, createTask } from './factories'
@@ -14,16 +14,20 @@ let manager: User
 let member: User
 let viewer: User
 let outsider: User
+const dataDir = `/tmp/taskapi-projects-test-${process.pid}`
 
 beforeAll(async () => {
-  server = await startServer({ DATA_DIR: `/tmp/taskapi-projects-test-${process.pid}` })
+  server = await startServer({ DATA_DIR: dataDir })
   // The first account of an empty database is the admin.
   admin = await registerUser(server)
   ;[owner, manager, member, viewer, outsider] = (await Promise.all(
     Array.from({ length: 5 }, () => registerUser(server)),
   )) as [User, User, User, User, User]
 }, 30_000)
-afterAll(() => server.close())
+afterAll(async () => {
+  await server.close()
+  await rm(dataDir, { recursive: true, force: true })
+})
 
 const api = (method: string, path: string, token?: string, body?: unknown) =>
   server.request(method, `/api/v1${path}`, { token, body })
@@ -351,6 +355,14 @@ describe('DELETE /projects/:id', () => {
     await stored(task.id, 'one')
     await stored(task.id, 'two')
     await stored(otherTask.id, 'keep')
+    // A path relative to DATA_DIR, and a stray file in the task's folder: both go.
+    await mkdir(join(root, 'elsewhere'), { recursive: true })
+    await writeFile(join(root, 'elsewhere', 'three'), 'bytes')
+    await writeFile(join(root, task.id, 'stray'), 'bytes')
+    await server.db.sql`
+      insert into task_attachments (task_id, filename, file_path, file_size, uploaded_by)
+      values (${task.id}, 'b.txt', ${join('uploads', 'elsewhere', 'three')}, 5, ${member.id})
+    `
     // A row whose file is already gone, and one pointing outside the folder: both tolerated.
     await server.db.sql`
       insert into task_attachments (task_id, filename, file_path, file_size, uploaded_by)
@@ -377,6 +389,7 @@ describe('DELETE /projects/:id', () => {
     expect(left).toEqual({ tasks: 0, comments: 0, files: 0 })
     const folders = await readdir(root)
     expect(folders).not.toContain(task.id)
+    expect(folders).not.toContain('elsewhere')
     expect(await readdir(join(root, otherTask.id))).toEqual(['keep'])
     expect(await Bun.file('/etc/passwd').exists()).toBe(true)
     const [entry] = await activityOf(null, project.id)

@@ -182,14 +182,13 @@ export async function deleteProjectAttachments(db: Executor, projectId: string) 
     where project_id = ${projectId}
     for update
   `
-  const rows = await db<{ file_path: string }[]>`
+  return db<{ task_id: string; file_path: string }[]>`
     delete from task_attachments a
     using tasks t
     where t.id = a.task_id
       and t.project_id = ${projectId}
-    returning a.file_path
+    returning a.task_id, a.file_path
   `
-  return rows.map((r) => r.file_path)
 }
 
 /** Deletes the project; its members, tasks, comments and activity go with it (cascade). */

@@ -136,7 +136,7 @@ export async function updateProject(
  * files are removed after the commit, so a failed delete leaves every file in place.
  */
 export async function deleteProject(ctx: AppContext, principal: Principal, projectId: string) {
-  const paths = await ctx.sql.begin(async (tx) => {
+  const files = await ctx.sql.begin(async (tx) => {
     await authorizeProject(tx, principal, projectId, 'project.delete')
     // The lock makes new tasks wait for this delete (and then fail), so none is left behind.
     const project = await selectProjectForUpdate(tx, projectId, 'delete')
@@ -152,7 +152,7 @@ export async function deleteProject(ctx: AppContext, principal: Principal, proje
       entity_id: projectId,
       details: { name: project.name, attachments_removed: files.length },
     })
-    return files
+    return [...files]
   })
-  await removeStoredFiles(ctx.config, ctx.log, paths)
+  await removeStoredFiles(ctx.config, ctx.log, files)
 }
