@@ -121,6 +121,37 @@ describe('POST /projects/:id/members', () => {
     )
   }, 30_000)
 
+  it('ignores privileged fields: the project, the join time', async () => {
+    const project = await teamProject()
+    const other = await teamProject()
+    const joiner = await registerUser(server)
+    const res = await api('POST', `/projects/${project.id}/members`, owner.access, {
+      user_id: joiner.id,
+      project_id: other.id,
+      joined_at: '2000-01-01T00:00:00.000Z',
+    })
+    expect(res.status).toBe(201)
+    expect(res.body.joined_at.startsWith('2000')).toBe(false)
+    expect(await roleOf(project.id, joiner.id)).toBe('member')
+    expect(await roleOf(other.id, joiner.id)).toBeUndefined()
+    const changed = await api(
+      'PATCH',
+      `/projects/${project.id}/members/${joiner.id}`,
+      owner.access,
+      {
+        role: 'viewer',
+        user_id: owner.id,
+        joined_at: '2000-01-01T00:00:00.000Z',
+      },
+    )
+    expect(changed.body).toMatchObject({
+      user_id: joiner.id,
+      role: 'viewer',
+      joined_at: res.body.joined_at,
+    })
+    expect(await roleOf(project.id, owner.id)).toBe('owner')
+  }, 30_000)
+
   it('answers 409 for an existing member and changes nothing', async () => {
     const project = await teamProject()
     const res = await api('POST', `/projects/${project.id}/members`, owner.access, {
