@@ -93,7 +93,13 @@ export async function listActivity(
   return db<(ActivityEntryRow & { position_us: string })[]>`
     select
       a.id, a.user_id, u.username, a.action, a.entity_type, a.entity_id, a.project_id, a.details,
-      a.created_at, (extract(epoch from a.created_at) * 1000000)::bigint::text as position_us
+      a.created_at,
+      -- Whole seconds and the microseconds within them: exact on every version (13 has no
+      -- numeric extract).
+      (
+        extract(epoch from date_trunc('second', a.created_at))::bigint * 1000000
+        + extract(microseconds from a.created_at)::bigint % 1000000
+      )::text as position_us
     from ${feedSource(db, scope)}
     join users u on u.id = a.user_id
     ${scopeFilter(db, scope)}
