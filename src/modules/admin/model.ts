@@ -1,6 +1,6 @@
 import { t } from 'elysia'
 import { PageQuery, Pagination, Uuid } from '../../shared/model'
-import { ActivityModel, Cursor } from '../activity/model'
+import { Cursor } from '../activity/model'
 import { UserModel } from '../users/model'
 
 export const RoleName = t.Union(
@@ -96,7 +96,6 @@ export const AdminUserList = t.Object(
   { title: 'AdminUserList' },
 )
 
-export { ActivityModel }
 export type AdminUser = typeof AdminModel.user.static
 export type AdminUserQuery = typeof AdminModel.listQuery.static
 export type AdminUserChanges = typeof AdminModel.update.static
