@@ -6,6 +6,8 @@ import { cors } from './cors'
 import type { Database } from './db'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
+import { activityRoutes } from './modules/activity/routes'
+import { adminRoutes } from './modules/admin/routes'
 import { attachmentRoutes } from './modules/attachments/routes'
 import { authGuard, requestAuthenticator } from './modules/auth/guard'
 import { createPasswordHasher } from './modules/auth/passwords'
@@ -15,6 +17,8 @@ import { createAccessTokens } from './modules/auth/tokens'
 import { commentRoutes } from './modules/comments/routes'
 import { healthRoutes } from './modules/health/routes'
 import { notificationRoutes } from './modules/notifications/routes'
+import { memberRoutes } from './modules/projects/members/routes'
+import { projectRoutes } from './modules/projects/routes'
 import { taskRoutes } from './modules/tasks/routes'
 import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
@@ -64,6 +68,9 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
           { name: 'Users', description: 'Own account and public profiles' },
           { name: 'Tasks', description: 'Tasks: CRUD, assignment, status, listing and search' },
           { name: 'Operations', description: 'Health and documentation' },
+          { name: 'Projects', description: 'Projects and their members' },
+          { name: 'Activity', description: 'What changed in a project or task, and by whom' },
+          { name: 'Admin', description: 'Users, metrics and logs for admins' },
           { name: 'Comments', description: 'Comments on tasks, with @mentions' },
           { name: 'Attachments', description: 'Files attached to tasks' },
           { name: 'Notifications', description: 'The caller’s notifications' },
@@ -80,6 +87,10 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
       api
         .use(authRoutes(ctx, guard))
         .use(userRoutes(ctx, guard))
+        .use(projectRoutes(ctx, guard))
+        .use(memberRoutes(ctx, guard))
+        .use(activityRoutes(ctx, guard))
+        .use(adminRoutes(ctx, guard, db))
         .use(commentRoutes(ctx, guard))
         .use(attachmentRoutes(ctx, guard))
         .use(notificationRoutes(ctx, guard))

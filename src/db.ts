@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite'
 import postgres from 'postgres'
 import init from '../sql/0001_init.sql' with { type: 'text' }
+import projects from '../sql/0002_projects.sql' with { type: 'text' }
 import tasks from '../sql/0003_tasks.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
@@ -103,6 +104,7 @@ function wrap(sql: Sql, mode: Database['mode'], stopServer: () => Promise<void>)
 /** Forward-only migrations, in order; each file of sql/ is imported here so the binary carries it. */
 export const migrations = [
   { version: 1, name: '0001_init', text: init },
+  { version: 2, name: '0002_projects', text: projects },
   { version: 3, name: '0003_tasks', text: tasks },
 ]
 

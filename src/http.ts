@@ -4,6 +4,7 @@ import type { Config } from './config'
 import { corsHeaders, preflightHeaders } from './cors'
 import { jsonTextTooDeep, valueTooDeep } from './json-depth'
 import { describeError, type Logger } from './logger'
+import { recordRequest } from './modules/admin/request-stats'
 import {
   fieldErrors,
   HttpProblem,
@@ -160,6 +161,7 @@ export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody)
       .onAfterResponse({ as: 'global' }, ({ request, set }) => {
         const state = states.get(request)
         if (!state) return
+        recordRequest(Number(set.status) || 200, performance.now() - state.start)
         log.info('request', {
           method: request.method,
           path: pathOf(request.url),

@@ -1,12 +1,14 @@
 import type { TestServer } from './helpers'
 
 type ProjectRole = 'owner' | 'manager' | 'member' | 'viewer'
-type Someone = { id: string }
+/** A user; with `access` (as registerUser returns) the project is made through the API. */
+type Someone = { id: string; access?: string }
 
 /**
- * A project owned by `owner`, with `members` added in the given roles. Written through SQL so
- * tests of other resources do not depend on the project routes; the projects module replaces
- * the body with calls to its routes, keeping this signature.
+ * A project owned by `owner`, with `members` added in the given roles, made through
+ * POST /projects and POST /projects/:id/members (so the activity and notification rows are the
+ * real ones: each added member has a `project_member_added` notification). An owner without an
+ * `access` token gets the same rows written through SQL.
  */
 export async function createProject(
   server: TestServer,
@@ -14,10 +16,34 @@ export async function createProject(
   members: [Someone, ProjectRole][] = [],
   fields: { name?: string } = {},
 ) {
+  const name = fields.name ?? `Project ${crypto.randomUUID().slice(0, 8)}`
+  if (!owner.access) return createProjectInSql(server, owner, members, name)
+  const res = await server.request('POST', '/api/v1/projects', {
+    token: owner.access,
+    body: { name },
+  })
+  if (res.status !== 201) throw new Error(`create project failed: ${res.status} ${res.text}`)
+  const project = { id: res.body.id as string, name: res.body.name as string }
+  for (const [user, role] of members) {
+    const added = await server.request('POST', `/api/v1/projects/${project.id}/members`, {
+      token: owner.access,
+      body: { user_id: user.id, role },
+    })
+    if (added.status !== 201) throw new Error(`add member failed: ${added.status} ${added.text}`)
+  }
+  return project
+}
+
+async function createProjectInSql(
+  server: TestServer,
+  owner: Someone,
+  members: [Someone, ProjectRole][],
+  name: string,
+) {
   const sql = server.db.sql
   const [project] = await sql<{ id: string; name: string }[]>`
     insert into projects (name, owner_id)
-    values (${fields.name ?? `Project ${crypto.randomUUID().slice(0, 8)}`}, ${owner.id})
+    values (${name}, ${owner.id})
     returning id, name
   `
   if (!project) throw new Error('project insert returned nothing')

@@ -3,6 +3,7 @@ import type { Executor } from '../../db'
 import { forbidden, HttpProblem, invalid, notFound } from '../../problems'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
+import { removeTaskFiles } from '../attachments/storage'
 import { canOnProject } from '../authz/policy'
 import { authorizeProject } from '../authz/service'
 import { insertNotifications } from '../notifications/queries'
@@ -163,7 +164,7 @@ export async function deleteTask(
   ifMatch: string | null | undefined,
 ) {
   const expected = parseIfMatch(ifMatch)
-  await ctx.sql.begin(async (tx) => {
+  const projectId = await ctx.sql.begin(async (tx) => {
     const lock = expected === undefined ? 'lock' : 'no lock'
     const current = await selectTaskWithRole(tx, id, principal.userId, lock)
     if (!current) throw notFound('No such task')
@@ -184,5 +185,8 @@ export async function deleteTask(
       entity_id: id,
       details: { title: current.title },
     })
+    return current.project_id
   })
+  // The attachment rows went with the task (cascade); their files go once that has committed.
+  await removeTaskFiles(ctx.config, projectId, id)
 }
