@@ -14,14 +14,27 @@ async function main() {
       data_dir: config.dataDir,
     })
   const db = await openDatabase(config, log)
-  const applied = await migrate(db.sql)
-  if (applied.length > 0) log.info('migrations applied', { migrations: applied })
-  // The embedded database's first start (initdb) leaves ~0.5 GB of garbage; free it before serving.
-  if (db.mode === 'embedded') Bun.gc(true)
+  let app: Awaited<ReturnType<typeof createApp>>
+  try {
+    const applied = await migrate(db.sql)
+    if (applied.length > 0) log.info('migrations applied', { migrations: applied })
+    // The embedded database's first start (initdb) leaves ~0.5 GB of garbage; free it before serving.
+    if (db.mode === 'embedded') Bun.gc(true)
+    app = await createApp({ config, db, log, jwtSecret: secret })
+    // Elysia turns reusePort on, which lets a second server share a busy port without a word.
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      maxRequestBodySize: config.maxBodyBytes,
+      reusePort: false,
+    })
+  } catch (error) {
+    // Closing releases the embedded database's lock for the next start.
+    await db.close().catch(() => {})
+    throw error
+  }
   const stopPurge = scheduleSessionPurge(db.sql, log)
-  const app = await createApp({ config, db, log, jwtSecret: secret })
-  app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes })
-  log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: db.mode })
+  log.info('listening', { url: listenUrl(config.host, app.server?.port), database: db.mode })
 
   let stopping = false
   const shutdown = async (signal: string) => {
@@ -40,8 +53,17 @@ async function main() {
     log.info('stopped', { forced: timedOut })
     process.exit(0)
   }
-  process.on('SIGTERM', () => void shutdown('SIGTERM'))
-  process.on('SIGINT', () => void shutdown('SIGINT'))
+  const onSignal = (signal: string) =>
+    shutdown(signal).catch((error: unknown) => {
+      log.error('shutdown failed', describeError(error))
+      process.exit(1)
+    })
+  process.on('SIGTERM', () => void onSignal('SIGTERM'))
+  process.on('SIGINT', () => void onSignal('SIGINT'))
+}
+
+function listenUrl(host: string, port: number | undefined): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
 main().catch((error: unknown) => {

@@ -82,7 +82,23 @@ describe('the server process', () => {
     const proc = spawnServer({ PORT: 'eighty', DATA_DIR: await tempDir() })
     expect(await proc.exited).toBe(1)
     expect(await new Response(proc.stderr).text()).toContain('PORT')
-  })
+  }, 30_000)
+
+  it('exits 1 when its port is taken, and leaves its data folder unlocked', async () => {
+    const first = spawnServer({ DATA_DIR: join(await tempDir(), 'data') })
+    const port = new URL(await listeningUrl(first)).port
+    const dataDir = join(await tempDir(), 'data')
+    const second = spawnServer({ DATA_DIR: dataDir, PORT: port })
+    expect(await second.exited).toBe(1)
+    const log = await new Response(second.stderr).text()
+    expect(log).toContain('"msg":"startup failed"')
+    expect(log).toContain('EADDRINUSE')
+    expect(await Bun.file(join(dataDir, 'taskapi.lock')).exists()).toBe(false)
+    // The first server still answers every request alone.
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
+    first.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+  }, 60_000)
 
   it('runs on the embedded database in DATA_DIR, locks it, drains on SIGTERM and keeps data', async () => {
     const dataDir = join(await tempDir(), 'data')
@@ -115,5 +131,5 @@ describe('the server process', () => {
     expect(login.status).toBe(200)
     again.kill('SIGTERM')
     expect(await again.exited).toBe(0)
-  })
+  }, 60_000)
 })
