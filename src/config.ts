@@ -172,7 +172,7 @@ export async function resolveJwtSecret(
     if (Buffer.byteLength(stored) >= MIN_SECRET_BYTES) return { secret: stored, generated: true }
   }
   const secret = randomBytes(48).toString('base64url')
-  await mkdir(config.dataDir, { recursive: true })
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   await writeFile(path, `${secret}\n`, { mode: 0o600 })
   return { secret, generated: true }
 }

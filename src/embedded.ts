@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { chmod, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
@@ -38,9 +38,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   let pgDir: string | undefined
   if (options.dataDir) {
     const dataDir = resolve(options.dataDir)
-    await mkdir(dataDir, { recursive: true, mode: 0o700 })
-    releaseLock = takeLock(join(dataDir, 'taskapi.lock'))
+    // PGlite makes folders with the process umask and its files 0666: only a private folder keeps
+    // other local users from reading or rewriting the database (password hashes included).
+    process.umask(0o077)
     pgDir = join(dataDir, 'pg')
+    await mkdir(pgDir, { recursive: true, mode: 0o700 })
+    // A folder left open by an earlier version is closed too.
+    await chmod(pgDir, 0o700)
+    releaseLock = takeLock(join(dataDir, 'taskapi.lock'))
   }
   let pglite: PGlite | undefined
   try {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'bun:test'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -106,6 +106,10 @@ describe('the server process', () => {
     const url = await listeningUrl(first)
     expect((await fetch(`${url}/health`)).status).toBe(200)
     expect((await stat(join(dataDir, 'pg'))).isDirectory()).toBe(true)
+    // Private: the database files and the generated secret are out of other users' reach.
+    expect((await stat(dataDir)).mode & 0o777).toBe(0o700)
+    expect((await stat(join(dataDir, 'pg'))).mode & 0o777).toBe(0o700)
+    expect((await stat(join(dataDir, 'pg', 'base'))).mode & 0o077).toBe(0)
 
     const second = spawnServer({ DATA_DIR: dataDir })
     expect(await second.exited).toBe(1)
@@ -121,8 +125,11 @@ describe('the server process', () => {
     expect(statuses).toEqual([201, 201, 201, 201])
     expect(await first.exited).toBe(0)
 
+    // A folder an earlier version left readable is made private again at start.
+    await chmod(join(dataDir, 'pg'), 0o755)
     const again = spawnServer({ DATA_DIR: dataDir })
     const url2 = await listeningUrl(again)
+    expect((await stat(join(dataDir, 'pg'))).mode & 0o777).toBe(0o700)
     const login = await fetch(`${url2}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
