@@ -100,6 +100,27 @@ describe('the server process', () => {
     expect(await first.exited).toBe(0)
   }, 60_000)
 
+  it('keeps serving when the reader of its log goes away', async () => {
+    const proc = spawnServer({ DATA_DIR: join(await tempDir(), 'data') })
+    const reader = proc.stdout.getReader()
+    let seen = ''
+    let port: string | undefined
+    while (port === undefined) {
+      const { value, done } = await reader.read()
+      if (done) throw new Error(`server exited before listening: ${seen}`)
+      seen += new TextDecoder().decode(value)
+      port = /"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/.exec(seen)?.[1]
+    }
+    // Closing our end of the pipe: every later log line meets EPIPE.
+    await reader.cancel()
+    for (let i = 0; i < 3; i++) {
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
+      await Bun.sleep(50)
+    }
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+  }, 60_000)
+
   it('runs on the embedded database in DATA_DIR, locks it, drains on SIGTERM and keeps data', async () => {
     const dataDir = join(await tempDir(), 'data')
     const first = spawnServer({ DATA_DIR: dataDir })
