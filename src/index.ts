@@ -1,3 +1,4 @@
+import pkg from '../package.json'
 import { createApp } from './app'
 import { ConfigError, loadConfig, resolveJwtSecret } from './config'
 import { migrate, openDatabase } from './db'
@@ -8,6 +9,13 @@ async function main() {
   // Written out statically so the binary's build-time NODE_ENV=production wins over the runtime one.
   const config = loadConfig({ ...process.env, NODE_ENV: process.env.NODE_ENV })
   const log = createLogger(config.logLevel)
+  // A stray error still ends the process as Bun would, but as a JSON line the log pipeline can read.
+  const crash = (kind: string) => (error: unknown) => {
+    log.error(kind, describeError(error))
+    process.exit(1)
+  }
+  process.on('uncaughtException', crash('uncaught exception'))
+  process.on('unhandledRejection', crash('unhandled rejection'))
   const { secret, generated } = await resolveJwtSecret(config)
   if (generated)
     log.warn('JWT_SECRET is not set; using a generated secret kept in DATA_DIR/jwt-secret', {
@@ -34,7 +42,11 @@ async function main() {
     throw error
   }
   const stopPurge = scheduleSessionPurge(db.sql, log)
-  log.info('listening', { url: listenUrl(config.host, app.server?.port), database: db.mode })
+  log.info('listening', {
+    url: listenUrl(config.host, app.server?.port),
+    database: db.mode,
+    version: pkg.version,
+  })
 
   let stopping = false
   const shutdown = async (signal: string) => {
