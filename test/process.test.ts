@@ -12,7 +12,7 @@ const folders: string[] = []
 afterAll(async () => {
   for (const proc of running) proc.kill('SIGKILL')
   for (const folder of folders) await rm(folder, { recursive: true, force: true })
-})
+}, 30_000)
 
 async function tempDir() {
   const dir = await mkdtemp(join(tmpdir(), 'taskapi-proc-'))
@@ -98,7 +98,7 @@ describe('the server process', () => {
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
     first.kill('SIGTERM')
     expect(await first.exited).toBe(0)
-  }, 60_000)
+  }, 120_000)
 
   it('keeps serving when the reader of its log goes away', async () => {
     const proc = spawnServer({ DATA_DIR: join(await tempDir(), 'data') })
@@ -119,7 +119,7 @@ describe('the server process', () => {
     }
     proc.kill('SIGTERM')
     expect(await proc.exited).toBe(0)
-  }, 60_000)
+  }, 120_000)
 
   it('runs on the embedded database in DATA_DIR, locks it, drains on SIGTERM and keeps data', async () => {
     const dataDir = join(await tempDir(), 'data')
@@ -159,5 +159,5 @@ describe('the server process', () => {
     expect(login.status).toBe(200)
     again.kill('SIGTERM')
     expect(await again.exited).toBe(0)
-  }, 60_000)
+  }, 120_000)
 })
