@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { captureLogger, eventually, type TestServer, startServer } from './helpers'
+import { captureLogger, eventually, startServer, type TestServer } from './helpers'
 
 let server: TestServer
 const captured = captureLogger()
