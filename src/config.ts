@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type Static, Type as t } from '@sinclair/typebox'
+import { type Static, type TSchema, Type as t } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 const LogLevel = t.Union([
@@ -101,13 +101,13 @@ const MIN_SECRET_BYTES = 32
 /** Reads every setting once from the environment; throws ConfigError listing every bad value. */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   const raw: Record<string, unknown> = {}
-  for (const key of Object.keys(EnvSchema.properties)) {
-    const value = source[key]
-    if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    const value = source[key]?.trim()
+    if (value !== undefined && value !== '') raw[key] = fromEnvironment(schema, value)
   }
-  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
+  const env = Value.Default(EnvSchema, raw)
   const problems = [...Value.Errors(EnvSchema, env)].map(
-    (e) => `${e.path.slice(1) || 'environment'}: ${e.message}`,
+    (e) => `${e.path.slice(1) || 'environment'}: ${describeProblem(e.schema, e.message)}`,
   )
   if (problems.length === 0 && Value.Check(EnvSchema, env)) {
     const secretBytes = env.JWT_SECRET ? Buffer.byteLength(env.JWT_SECRET) : 0
@@ -119,6 +119,30 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     if (problems.length === 0) return toConfig(env)
   }
   throw new ConfigError(problems)
+}
+
+/**
+ * Numbers are plain decimal digits and booleans true/false/1/0; anything else stays a string and
+ * fails the check (TypeBox's own conversion would read PORT=1e3 as 1 and 80.5 as 80).
+ */
+function fromEnvironment(schema: TSchema, value: string): unknown {
+  if (schema.type === 'integer') return /^[0-9]{1,16}$/.test(value) ? Number(value) : value
+  if (schema.type === 'boolean') {
+    const word = value.toLowerCase()
+    if (word === 'true' || word === '1') return true
+    if (word === 'false' || word === '0') return false
+  }
+  return value
+}
+
+// TypeBox says "Expected union value" and "Expected integer"; an operator needs the allowed values.
+function describeProblem(schema: TSchema, fallback: string): string {
+  if (schema.type === 'integer')
+    return `must be a whole number from ${schema.minimum} to ${schema.maximum}`
+  if (schema.type === 'boolean') return 'must be true or false'
+  if (Array.isArray(schema.anyOf))
+    return `must be one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`
+  return fallback
 }
 
 function toConfig(env: Env): Config {
@@ -195,7 +219,7 @@ export async function resolveJwtSecret(
     if (Buffer.byteLength(stored) >= MIN_SECRET_BYTES) return { secret: stored, generated: true }
   }
   const secret = randomBytes(48).toString('base64url')
-  await mkdir(config.dataDir, { recursive: true })
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   await writeFile(path, `${secret}\n`, { mode: 0o600 })
   return { secret, generated: true }
 }

@@ -105,11 +105,14 @@ export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody)
         const preflight = preflightHeaders(config.corsOrigins, request)
         if (preflight) {
           set.status = 204
+          // Elysia runs no onAfterResponse for an answer from onRequest: log it here.
+          logRequest(log, request, 204)
           return new Response(null, { status: 204, headers: { ...preflight, 'x-request-id': id } })
         }
         const problem = bodyProblem(request, config)
         if (problem) {
           set.status = problem.status
+          logRequest(log, request, problem.status)
           return problemResponse(problem.status, problem.title, id, {
             detail: problem.detail,
             // The CORS plugin has not run yet: without its headers a browser could not read this.
@@ -159,19 +162,25 @@ export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody)
         return answer(500, 'Internal server error', { detail: 'An unexpected error occurred' })
       })
       .onAfterResponse({ as: 'global' }, ({ request, set }) => {
-        const state = states.get(request)
-        if (!state) return
-        recordRequest(Number(set.status) || 200, performance.now() - state.start)
-        log.info('request', {
-          method: request.method,
-          path: pathOf(request.url),
-          status: typeof set.status === 'number' ? set.status : 200,
-          ms: Math.round((performance.now() - state.start) * 100) / 100,
-          request_id: state.id,
-          user_id: state.userId,
-        })
+        logRequest(log, request, typeof set.status === 'number' ? set.status : 200)
       })
   )
+}
+
+/** One log line per request, and its count and latency in the admin metrics. */
+function logRequest(log: Logger, request: Request, status: number) {
+  const state = states.get(request)
+  if (!state) return
+  const ms = performance.now() - state.start
+  recordRequest(status, ms)
+  log.info('request', {
+    method: request.method,
+    path: pathOf(request.url),
+    status,
+    ms: Math.round(ms * 100) / 100,
+    request_id: state.id,
+    user_id: state.userId,
+  })
 }
 
 function pathOf(url: string): string {

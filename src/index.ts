@@ -1,3 +1,4 @@
+import pkg from '../package.json'
 import { createApp } from './app'
 import { ConfigError, loadConfig, resolveJwtSecret } from './config'
 import { migrate, openDatabase } from './db'
@@ -8,20 +9,44 @@ async function main() {
   // Written out statically so the binary's build-time NODE_ENV=production wins over the runtime one.
   const config = loadConfig({ ...process.env, NODE_ENV: process.env.NODE_ENV })
   const log = createLogger(config.logLevel)
+  // A stray error still ends the process as Bun would, but as a JSON line the log pipeline can read.
+  const crash = (kind: string) => (error: unknown) => {
+    log.error(kind, describeError(error))
+    process.exit(1)
+  }
+  process.on('uncaughtException', crash('uncaught exception'))
+  process.on('unhandledRejection', crash('unhandled rejection'))
   const { secret, generated } = await resolveJwtSecret(config)
   if (generated)
     log.warn('JWT_SECRET is not set; using a generated secret kept in DATA_DIR/jwt-secret', {
       data_dir: config.dataDir,
     })
   const db = await openDatabase(config, log)
-  const applied = await migrate(db.sql)
-  if (applied.length > 0) log.info('migrations applied', { migrations: applied })
-  // The embedded database's first start (initdb) leaves ~0.5 GB of garbage; free it before serving.
-  if (db.mode === 'embedded') Bun.gc(true)
+  let app: Awaited<ReturnType<typeof createApp>>
+  try {
+    const applied = await migrate(db.sql)
+    if (applied.length > 0) log.info('migrations applied', { migrations: applied })
+    // The embedded database's first start (initdb) leaves ~0.5 GB of garbage; free it before serving.
+    if (db.mode === 'embedded') Bun.gc(true)
+    app = await createApp({ config, db, log, jwtSecret: secret })
+    // Elysia turns reusePort on, which lets a second server share a busy port without a word.
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      maxRequestBodySize: config.maxBodyBytes,
+      reusePort: false,
+    })
+  } catch (error) {
+    // Closing releases the embedded database's lock for the next start.
+    await db.close().catch(() => {})
+    throw error
+  }
   const stopPurge = scheduleSessionPurge(db.sql, log)
-  const app = await createApp({ config, db, log, jwtSecret: secret })
-  app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes })
-  log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: db.mode })
+  log.info('listening', {
+    url: listenUrl(config.host, app.server?.port),
+    database: db.mode,
+    version: pkg.version,
+  })
 
   let stopping = false
   const shutdown = async (signal: string) => {
@@ -40,8 +65,17 @@ async function main() {
     log.info('stopped', { forced: timedOut })
     process.exit(0)
   }
-  process.on('SIGTERM', () => void shutdown('SIGTERM'))
-  process.on('SIGINT', () => void shutdown('SIGINT'))
+  const onSignal = (signal: string) =>
+    shutdown(signal).catch((error: unknown) => {
+      log.error('shutdown failed', describeError(error))
+      process.exit(1)
+    })
+  process.on('SIGTERM', () => void onSignal('SIGTERM'))
+  process.on('SIGINT', () => void onSignal('SIGINT'))
+}
+
+function listenUrl(host: string, port: number | undefined): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
 main().catch((error: unknown) => {

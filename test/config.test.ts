@@ -51,6 +51,33 @@ describe('loadConfig', () => {
     expect(problems.some((p) => p.startsWith('ACCESS_TOKEN_TTL'))).toBe(true)
   })
 
+  it('reads numbers only as plain decimal digits, never truncating or guessing', () => {
+    for (const bad of '1e3 80.5 80.0 0x1F 0b101 +80 -1 1_000 true 80abc'.split(' ')) {
+      expect(`${bad}: ${problemsOf({ PORT: bad })}`).toBe(
+        `${bad}: PORT: must be a whole number from 0 to 65535`,
+      )
+    }
+    expect(loadConfig({ PORT: ' 08080 ', MAX_BODY_BYTES: '2048' })).toMatchObject({
+      port: 8080,
+      maxBodyBytes: 2048,
+    })
+    expect(problemsOf({ SHUTDOWN_TIMEOUT_MS: '9'.repeat(30) })).toEqual([
+      'SHUTDOWN_TIMEOUT_MS: must be a whole number from 0 to 3600000',
+    ])
+  })
+
+  it('reads booleans as true/false/1/0 in any case and names the allowed values otherwise', () => {
+    expect(loadConfig({ TRUST_PROXY: 'TRUE', DATABASE_PREPARE: '0' })).toMatchObject({
+      trustProxy: true,
+      db: { prepare: false },
+    })
+    expect(problemsOf({ TRUST_PROXY: 'yes' })).toEqual(['TRUST_PROXY: must be true or false'])
+    expect(problemsOf({ NODE_ENV: 'prod', LOG_LEVEL: 'loud' })).toEqual([
+      'NODE_ENV: must be one of development, production, test',
+      'LOG_LEVEL: must be one of debug, info, warn, error, silent',
+    ])
+  })
+
   it('rejects a DATABASE_URL that is not a postgres URL', () => {
     expect(problemsOf({ DATABASE_URL: 'mysql://x' })[0]).toStartWith('DATABASE_URL')
   })

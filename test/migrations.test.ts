@@ -48,7 +48,7 @@ describe('migrations', () => {
     } finally {
       await pair.close()
     }
-  })
+  }, 60_000)
 
   it('give time-ordered version 7 UUIDs', async () => {
     const db = await freshDatabase(testConfig())
@@ -67,5 +67,5 @@ describe('migrations', () => {
     } finally {
       await db.close()
     }
-  })
+  }, 60_000)
 })

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'bun:test'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -12,7 +12,7 @@ const folders: string[] = []
 afterAll(async () => {
   for (const proc of running) proc.kill('SIGKILL')
   for (const folder of folders) await rm(folder, { recursive: true, force: true })
-})
+}, 30_000)
 
 async function tempDir() {
   const dir = await mkdtemp(join(tmpdir(), 'taskapi-proc-'))
@@ -82,7 +82,44 @@ describe('the server process', () => {
     const proc = spawnServer({ PORT: 'eighty', DATA_DIR: await tempDir() })
     expect(await proc.exited).toBe(1)
     expect(await new Response(proc.stderr).text()).toContain('PORT')
-  })
+  }, 30_000)
+
+  it('exits 1 when its port is taken, and leaves its data folder unlocked', async () => {
+    const first = spawnServer({ DATA_DIR: join(await tempDir(), 'data') })
+    const port = new URL(await listeningUrl(first)).port
+    const dataDir = join(await tempDir(), 'data')
+    const second = spawnServer({ DATA_DIR: dataDir, PORT: port })
+    expect(await second.exited).toBe(1)
+    const log = await new Response(second.stderr).text()
+    expect(log).toContain('"msg":"startup failed"')
+    expect(log).toContain('EADDRINUSE')
+    expect(await Bun.file(join(dataDir, 'taskapi.lock')).exists()).toBe(false)
+    // The first server still answers every request alone.
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
+    first.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+  }, 120_000)
+
+  it('keeps serving when the reader of its log goes away', async () => {
+    const proc = spawnServer({ DATA_DIR: join(await tempDir(), 'data') })
+    const reader = proc.stdout.getReader()
+    let seen = ''
+    let port: string | undefined
+    while (port === undefined) {
+      const { value, done } = await reader.read()
+      if (done) throw new Error(`server exited before listening: ${seen}`)
+      seen += new TextDecoder().decode(value)
+      port = /"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/.exec(seen)?.[1]
+    }
+    // Closing our end of the pipe: every later log line meets EPIPE.
+    await reader.cancel()
+    for (let i = 0; i < 3; i++) {
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
+      await Bun.sleep(50)
+    }
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+  }, 120_000)
 
   it('runs on the embedded database in DATA_DIR, locks it, drains on SIGTERM and keeps data', async () => {
     const dataDir = join(await tempDir(), 'data')
@@ -90,6 +127,10 @@ describe('the server process', () => {
     const url = await listeningUrl(first)
     expect((await fetch(`${url}/health`)).status).toBe(200)
     expect((await stat(join(dataDir, 'pg'))).isDirectory()).toBe(true)
+    // Private: the database files and the generated secret are out of other users' reach.
+    expect((await stat(dataDir)).mode & 0o777).toBe(0o700)
+    expect((await stat(join(dataDir, 'pg'))).mode & 0o777).toBe(0o700)
+    expect((await stat(join(dataDir, 'pg', 'base'))).mode & 0o077).toBe(0)
 
     const second = spawnServer({ DATA_DIR: dataDir })
     expect(await second.exited).toBe(1)
@@ -105,8 +146,11 @@ describe('the server process', () => {
     expect(statuses).toEqual([201, 201, 201, 201])
     expect(await first.exited).toBe(0)
 
+    // A folder an earlier version left readable is made private again at start.
+    await chmod(join(dataDir, 'pg'), 0o755)
     const again = spawnServer({ DATA_DIR: dataDir })
     const url2 = await listeningUrl(again)
+    expect((await stat(join(dataDir, 'pg'))).mode & 0o777).toBe(0o700)
     const login = await fetch(`${url2}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -115,5 +159,5 @@ describe('the server process', () => {
     expect(login.status).toBe(200)
     again.kill('SIGTERM')
     expect(await again.exited).toBe(0)
-  })
+  }, 120_000)
 })

@@ -1,0 +1,50 @@
+import { afterAll, describe, expect, it } from 'bun:test'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startEmbeddedPostgres } from '../src/embedded'
+
+const folders: string[] = []
+afterAll(async () => {
+  for (const folder of folders) await rm(folder, { recursive: true, force: true })
+})
+
+type StreamOps = { fsync?: (stream: unknown) => number }
+const streamOps = (pglite: { Module: { NODEFS: unknown } }) =>
+  (pglite.Module.NODEFS as { stream_ops: StreamOps }).stream_ops
+
+describe('the embedded database on disk', () => {
+  it('runs with fsync on and flushes every commit through fsync()', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'taskapi-embedded-'))
+    folders.push(dataDir)
+    const first = await startEmbeddedPostgres({ dataDir })
+    const settings = await first.pglite.query<{ name: string; setting: string }>(
+      `select name, setting from pg_settings
+       where name in ('fsync', 'wal_sync_method', 'synchronous_commit') order by name`,
+    )
+    expect(settings.rows).toEqual([
+      { name: 'fsync', setting: 'on' },
+      { name: 'synchronous_commit', setting: 'on' },
+      { name: 'wal_sync_method', setting: 'fsync' },
+    ])
+
+    // Count the flushes PostgreSQL asks the filesystem for while three transactions commit.
+    const ops = streamOps(first.pglite)
+    const flush = ops.fsync
+    expect(typeof flush).toBe('function')
+    let flushes = 0
+    ops.fsync = (stream) => {
+      flushes += 1
+      return (flush as NonNullable<StreamOps['fsync']>)(stream)
+    }
+    await first.pglite.exec('create table kept (n int)')
+    for (const n of [1, 2]) await first.pglite.query('insert into kept values ($1)', [n])
+    expect(flushes).toBeGreaterThanOrEqual(3)
+    await first.stop()
+
+    const again = await startEmbeddedPostgres({ dataDir })
+    const kept = await again.pglite.query<{ n: number }>('select n from kept order by n')
+    expect(kept.rows).toEqual([{ n: 1 }, { n: 2 }])
+    await again.stop()
+  }, 120_000)
+})
