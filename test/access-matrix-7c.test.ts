@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,9 +6,6 @@ import { insertNotifications } from '../src/modules/notifications/queries'
 import { createTask } from './factories'
 import { startServer, type TestServer } from './helpers'
 import { createTeam, type Person, type Team } from './team'
-
-// Each test makes many requests; a loaded 2-core CI machine must not turn that into a timeout.
-setDefaultTimeout(20_000)
 
 // Who may call each comment, attachment and notification route: one row per route, one column
 // per caller. A route under these prefixes that is missing here fails the last test.

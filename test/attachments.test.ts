@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,8 +10,6 @@ import { expectProblemShape, startServer, type TestResponse, type TestServer } f
 import { createTeam, type Person, type Team } from './team'
 
 const LIMIT = 65_536
-// Each test makes many requests; a loaded 2-core CI machine must not turn that into a timeout.
-setDefaultTimeout(20_000)
 
 let server: TestServer
 let team: Team

@@ -1,10 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
 import { createTeam, type Person, type Team } from './team'
-
-// Each test makes many requests; a loaded 2-core CI machine must not turn that into a timeout.
-setDefaultTimeout(20_000)
 
 let server: TestServer
 let team: Team

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
 
 // Every test here makes several requests on a shared, possibly cold machine: well above 5 s.
-setDefaultTimeout(30_000)
 
 type User = Awaited<ReturnType<typeof registerUser>>
 
