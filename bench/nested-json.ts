@@ -23,7 +23,7 @@ const server = Bun.spawn(['bun', join(root, 'src', 'index.ts')], {
     HOST: '127.0.0.1',
     PORT: '0',
     DATA_DIR: dataDir,
-    LOG_LEVEL: 'error',
+    LOG_LEVEL: 'info',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
   },
   stdout: 'pipe',

@@ -57,9 +57,9 @@ describe('loadConfig', () => {
         `${bad}: PORT: must be a whole number from 0 to 65535`,
       )
     }
-    expect(loadConfig({ PORT: ' 08080 ', MAX_BODY_BYTES: '2048' })).toMatchObject({
+    expect(loadConfig({ PORT: ' 08080 ', MAX_BODY_BYTES: '20480' })).toMatchObject({
       port: 8080,
-      maxBodyBytes: 2048,
+      maxBodyBytes: 20480,
     })
     expect(problemsOf({ SHUTDOWN_TIMEOUT_MS: '9'.repeat(30) })).toEqual([
       'SHUTDOWN_TIMEOUT_MS: must be a whole number from 0 to 3600000',
