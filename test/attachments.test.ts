@@ -400,6 +400,18 @@ describe('DELETE /tasks/:id/attachments/:attachment_id', () => {
     expect(rows.map((r) => r.action)).toEqual(['attachment.created', 'attachment.deleted'])
   })
 
+  it('removes the files of a deleted task once the delete has committed', async () => {
+    const task = await newTask()
+    const created = await uploaded(task.id, team.member)
+    const path = `${team.project.id}/${task.id}/${created.id}`
+    expect(await storedFiles()).toContain(path)
+    const res = await server.request('DELETE', `/api/v1/tasks/${task.id}`, {
+      token: team.owner.access,
+    })
+    expect(res.status).toBe(204)
+    expect((await storedFiles()).filter((f) => f.includes(task.id))).toEqual([])
+  })
+
   it('answers 403 to another member, a viewer and an outsider, keeping the file', async () => {
     const task = await newTask()
     const created = await uploaded(task.id, team.owner)
