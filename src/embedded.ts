@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -23,13 +23,22 @@ export type EmbeddedPostgres = {
 }
 
 // The three assets are imported as files so that `bun build --compile` embeds them; PGlite's own
-// lookup beside its module fails inside a compiled binary.
-async function pgliteAssets() {
+// lookup beside its module fails inside a compiled binary. initdb runs only for a new database
+// (PGlite resumes a folder that has PG_VERSION, and a dump is loaded as it is), so its module is
+// compiled only then: reading and compiling it is wasted work on every other start.
+async function pgliteAssets(pgDir: string | undefined, fromDump: boolean) {
+  const needsInitdb = !fromDump && !(pgDir && existsSync(join(pgDir, 'PG_VERSION')))
   const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
     WebAssembly.compile(await Bun.file(pgliteWasm).arrayBuffer()),
-    WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer()),
+    needsInitdb
+      ? WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer())
+      : Promise.resolve(undefined),
   ])
-  return { pgliteWasmModule, initdbWasmModule, fsBundle: Bun.file(pgliteData) }
+  return {
+    pgliteWasmModule,
+    ...(initdbWasmModule ? { initdbWasmModule } : {}),
+    fsBundle: Bun.file(pgliteData),
+  }
 }
 
 /** Starts PGlite behind a private Unix socket so the app reaches it through postgres.js. */
@@ -47,7 +56,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     pglite = await PGlite.create({
       ...(pgDir ? { dataDir: pgDir } : {}),
       ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-      ...(await pgliteAssets()),
+      ...(await pgliteAssets(pgDir, options.loadDataDir !== undefined)),
     })
     // mkdtemp creates the folder with mode 0700: only this user can reach the socket.
     const socketDir = mkdtempSync(join(tmpdir(), 'taskapi-pg-'))
