@@ -1,6 +1,8 @@
 import { Elysia } from 'elysia'
 // The package's exports map hides its browser build, so it is imported by path. As a file import
-// it is embedded in the compiled binary, like the PGlite assets (scripts/build.ts checks it).
+// it is embedded in the compiled binary, like the PGlite assets (scripts/build.ts checks it), and
+// its value is the file's path: the bundle itself has no type declarations.
+// @ts-expect-error TS7016: a browser bundle without declarations, used as a path only.
 import scalarBundle from '../node_modules/@scalar/api-reference/dist/browser/standalone.js' with {
   type: 'file',
 }
@@ -92,7 +94,7 @@ export function docsUi({ title, specPath }: { title: string; specPath: string })
     .get(
       DOCS_ASSETS.bundle,
       () =>
-        new Response(Bun.file(scalarBundle), {
+        new Response(Bun.file(scalarBundle as string), {
           headers: {
             'content-type': 'text/javascript; charset=utf-8',
             // The name carries the version, so a browser may keep it.

@@ -398,12 +398,16 @@ function originOf(request: Request): string {
 function generate(plugin: AnyElysia, documentation: Documentation): Json {
   // Our JSON body parser is a function; Elysia then lists no media type at all and drops the
   // body schema. Without `parse` it lists every type; polishRequestBody picks the real ones.
+  const app = plugin as unknown as {
+    getGlobalRoutes(): { hooks?: Json }[]
+    getGlobalDefinitions?(): unknown
+  }
   const view = {
     getGlobalRoutes: () =>
-      plugin
+      app
         .getGlobalRoutes()
         .map((route) => ({ ...route, hooks: route.hooks && { ...route.hooks, parse: undefined } })),
-    getGlobalDefinitions: () => plugin.getGlobalDefinitions?.(),
+    getGlobalDefinitions: () => app.getGlobalDefinitions?.(),
   } as unknown as AnyElysia
   const { paths, components } = toOpenAPISchema(view, undefined, undefined, undefined, '3.1.2')
   const documented = isObject(documentation.components) ? documentation.components : {}
