@@ -30,6 +30,22 @@ const REASONS: Record<string, string> = {
   201: 'Created',
   202: 'Accepted',
   204: 'No content',
+  206: 'Partial content',
+  301: 'Moved permanently',
+  302: 'Found',
+  304: 'Not modified',
+  400: 'Bad request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not found',
+  409: 'Conflict',
+  410: 'Gone',
+  412: 'Precondition failed',
+  413: 'Content too large',
+  415: 'Unsupported media type',
+  422: 'Validation failed',
+  429: 'Too many requests',
+  500: 'Internal server error',
   503: 'Service unavailable',
 }
 
@@ -39,6 +55,17 @@ const isCoercionHelper = (s: unknown) =>
   isObject(s) &&
   s.type === 'string' &&
   (s.format === 'integer' || s.format === 'numeric' || s.format === 'boolean')
+
+// t.Date(): a Date object in, an RFC 3339 string on the wire.
+const isDateUnion = (members: unknown[]) =>
+  members.some((m) => isObject(m) && m.type === 'string' && m.format === 'date-time') &&
+  members.every(
+    (m) =>
+      isObject(m) &&
+      (m.type === 'number' ||
+        m.type === 'integer' ||
+        (m.type === 'string' && (m.format === 'date-time' || m.format === 'date'))),
+  )
 
 const allowsNull = (s: Json) =>
   s.type === 'null' ||
@@ -83,6 +110,12 @@ export function normalizeSchema(value: unknown): unknown {
       s = { ...rest, ...declared[0] }
     }
   }
+  if (Array.isArray(s.anyOf) && isDateUnion(s.anyOf)) {
+    const { anyOf: _, ...rest } = s
+    s = { ...rest, type: 'string', format: 'date-time' }
+  }
+  // Elysia gives t.File() the default "File", which is no value of a binary string.
+  if (s.format === 'binary' && s.default === 'File') delete s.default
   if ('nullable' in s) {
     const nullable = s.nullable === true
     delete s.nullable
@@ -158,6 +191,24 @@ const isProblemSchema = (s: unknown) =>
       ['type', 'title', 'status', 'request_id'].every((k) => k in (s.properties as Json))))
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' }
+const PROBLEM_MEMBERS = new Set(['type', 'title', 'status', 'detail', 'request_id', 'errors'])
+
+/** A problem body: the Problem component, or Problem plus the members it adds (a `code` ...). */
+function problemRef(schema: Json, clean: (s: unknown) => unknown): Json {
+  const properties = isObject(schema.properties) ? schema.properties : {}
+  const extra = Object.keys(properties).filter((k) => !PROBLEM_MEMBERS.has(k))
+  if (extra.length === 0) return PROBLEM_REF
+  const required = (Array.isArray(schema.required) ? schema.required : []).filter((k) =>
+    extra.includes(k as string),
+  )
+  const members = Object.fromEntries(extra.map((k) => [k, clean(properties[k])]))
+  return {
+    allOf: [
+      PROBLEM_REF,
+      { type: 'object', properties: members, ...(required.length ? { required } : {}) },
+    ],
+  }
+}
 
 // ---- operationIds ------------------------------------------------------------------------------
 
@@ -357,12 +408,15 @@ function polishResponses(op: Json, clean: (s: unknown) => unknown) {
     }
     const content = isObject(response.content) ? response.content : {}
     for (const [type, media] of Object.entries(content))
-      if (isObject(media) && isObject(media.schema)) {
+      if (!isObject(media)) delete content[type]
+      else if (isObject(media.schema)) {
         if (Number(status) >= 400 && isProblemSchema(media.schema)) {
           delete content[type]
-          content['application/problem+json'] = { schema: PROBLEM_REF }
+          content['application/problem+json'] = { schema: problemRef(media.schema, clean) }
         } else media.schema = clean(media.schema)
       }
+    // t.Void() and the like: Elysia writes `{ type: 'void' }` where the media types belong.
+    if (Object.keys(content).length === 0) delete response.content
     if (isObject(response.headers))
       for (const header of Object.values(response.headers))
         if (isObject(header) && header.schema !== undefined) header.schema = clean(header.schema)

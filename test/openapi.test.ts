@@ -111,10 +111,14 @@ describe('the served OpenAPI 3.1 document', () => {
       for (const [status, response] of Object.entries(op.responses)) {
         if (Number(status) < 400 || key === 'get /health') continue
         count += 1
-        expect(`${key} ${status}: ${JSON.stringify(response.content)}`).toBe(
-          `${key} ${status}: ${JSON.stringify({
-            'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } },
-          })}`,
+        expect(`${key} ${status}: ${Object.keys(response.content ?? {})}`).toBe(
+          `${key} ${status}: application/problem+json`,
+        )
+        const schema = response.content?.['application/problem+json']?.schema as Json
+        // The component itself, or the component plus members it adds (a `code` ...).
+        const ref = Array.isArray(schema.allOf) ? schema.allOf[0] : schema
+        expect(`${key} ${status}: ${JSON.stringify(ref)}`).toBe(
+          `${key} ${status}: {"$ref":"#/components/schemas/Problem"}`,
         )
       }
     expect(count).toBeGreaterThan(20)
@@ -198,6 +202,46 @@ describe('polishOpenApi', () => {
     expect(first(derived).operationId).toBe('getThing')
   })
 
+  it('keeps the members a problem adds beside the Problem component, and drops void content', () => {
+    const replayGap = {
+      type: 'object',
+      required: ['type', 'title', 'status', 'request_id', 'code'],
+      properties: {
+        type: { type: 'string' },
+        title: { type: 'string' },
+        status: { type: 'integer' },
+        request_id: { type: 'string' },
+        code: { const: 'replay_gap', type: 'string' },
+      },
+    }
+    const input = operation({ type: 'string' })
+    const op = input.paths['/api/v1/things/{id}'].get as unknown as Operation
+    op.responses['410'] = {
+      description: 'Response for status 410',
+      content: { 'application/json': { schema: replayGap } },
+    }
+    op.responses['304'] = { description: 'x', content: { type: 'void' } as never }
+    const out = first(polishOpenApi(input).doc)
+    expect(out.responses['410']).toEqual({
+      description: 'Gone',
+      content: {
+        'application/problem+json': {
+          schema: {
+            allOf: [
+              { $ref: '#/components/schemas/Problem' },
+              {
+                type: 'object',
+                properties: { code: { const: 'replay_gap', type: 'string' } },
+                required: ['code'],
+              },
+            ],
+          },
+        },
+      },
+    })
+    expect(out.responses['304']).toEqual({ description: 'x' })
+  })
+
   it('writes 3.1 nullables and collapses coercion unions', () => {
     expect(normalizeSchema({ type: 'string', nullable: true })).toEqual({
       type: ['string', 'null'],
@@ -212,6 +256,12 @@ describe('polishOpenApi', () => {
         anyOf: [{ type: 'string', format: 'integer', default: 0 }, { type: 'integer' }],
       }),
     ).toEqual({ description: 'n', type: 'integer' })
+    const date = [
+      { type: 'string', format: 'date-time' },
+      { type: 'string', format: 'date' },
+      { type: 'number' },
+    ]
+    expect(normalizeSchema({ anyOf: date })).toEqual({ type: 'string', format: 'date-time' })
   })
 
   it('derives the operationIds client generators name methods after', () => {
