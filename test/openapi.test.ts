@@ -21,8 +21,8 @@ let doc: Json & { paths: Record<string, Record<string, Operation>>; components: 
 beforeAll(async () => {
   server = await startServer()
   doc = (await server.request('GET', '/docs/json')).body
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 const operations = () =>
   Object.entries(doc.paths).flatMap(([path, item]) =>

@@ -12,11 +12,11 @@ let dir: string
 beforeAll(async () => {
   server = await startServer()
   dir = await mkdtemp(join(tmpdir(), 'taskapi-types-'))
-})
+}, 60_000)
 afterAll(async () => {
   await server.close()
   await rm(dir, { recursive: true, force: true })
-})
+}, 30_000)
 
 async function run(cmd: string[], cwd = ROOT) {
   const child = Bun.spawn(cmd, { cwd, stdout: 'pipe', stderr: 'pipe' })
