@@ -4,8 +4,9 @@
 # docker run -p 8080:8080 -e JWT_SECRET="$(openssl rand -base64 48)" -v taskapi-data:/data taskapi
 #
 # Without DATABASE_URL the server keeps its data in an embedded PostgreSQL (PGlite) under /data;
-# with DATABASE_URL=postgres://... it uses that server. JWT_SECRET (32+ bytes) is required because
-# NODE_ENV=production. A bind-mounted /data must be writable by uid 10001.
+# with DATABASE_URL=postgres://... it uses that server, and JWT_SECRET (32+ bytes) is required
+# (NODE_ENV=production); without DATABASE_URL an unset JWT_SECRET is generated into /data.
+# A bind-mounted /data must be writable by uid 10001.
 
 # ---- build: the standalone executable ----------------------------------------------------------
 FROM oven/bun:1.4.4 AS build

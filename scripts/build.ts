@@ -9,8 +9,8 @@
  *   generation (E9).
  * - The executable does not read .env or bunfig.toml from its working folder at run time: its
  *   configuration is its process environment, and a stray bunfig.toml could preload code.
- * - Afterwards the build is checked: the metafile must list the PGlite assets and every migration
- *   (they are embedded, B7), and the binary must contain no secret-looking value of this
+ * - Afterwards the build is checked: the metafile must list the PGlite assets, the docs page's
+ *   Scalar bundle and every migration (they are embedded, B7), and the binary must contain no secret-looking value of this
  *   process's environment (TASKAPI_BUILD_CANARY included).
  *
  * Options: --outfile=<path> (default dist/taskapi), --no-sourcemap, --bytecode (precompiled
@@ -90,6 +90,8 @@ const required = [
   '@electric-sql/pglite/dist/pglite.wasm',
   '@electric-sql/pglite/dist/initdb.wasm',
   '@electric-sql/pglite/dist/pglite.data',
+  // The docs page's Scalar bundle (src/docs-ui.ts).
+  '@scalar/api-reference/dist/browser/standalone.js',
   ...migrations,
 ]
 const missing = required.filter((want) => !inputs.some((input) => input.endsWith(want)))

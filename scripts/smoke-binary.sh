@@ -12,12 +12,14 @@
 # unset, that check is reported as "skip".
 #
 # What it does: copies the binary into a new empty temporary folder and starts it there with a
-# clean environment (only PATH, HOME, TMPDIR and JWT_SECRET, PORT, DATA_DIR=./data,
-# LOG_LEVEL=warn), so it uses embedded PostgreSQL; waits for GET /health to answer 200; registers,
-# logs in and reads /api/v1/users/me; checks the data folder; reads the idle RSS; sends SIGTERM and
-# expects exit status 0 within 15 s; starts it again on the existing data folder (warm start) and
-# logs in with the same account; finally checks that the binary runs as production even when
-# NODE_ENV is unset or says otherwise (it must refuse to start without JWT_SECRET).
+# clean environment (only PATH, HOME, TMPDIR and PORT, LOG_LEVEL=warn: no JWT_SECRET, no
+# DATA_DIR), so it uses embedded PostgreSQL in ./data and generates its JWT secret there (0600);
+# waits for GET /health to answer 200; checks that /docs, its Scalar bundle and /docs/json answer
+# from the binary itself; registers, logs in and reads /api/v1/users/me; checks the data folder;
+# reads the idle RSS; sends SIGTERM and expects exit status 0 within 15 s; starts it again on the
+# existing data folder (warm start) and logs in with the same account (the kept secret); finally
+# checks that the binary runs as production even when NODE_ENV is unset (with DATABASE_URL set it
+# must refuse to start without JWT_SECRET).
 # Measurements: binary size, cold start (first run, includes initdb) and warm start in ms from
 # process start to the first 200 on /health, idle RSS.
 #
@@ -130,9 +132,6 @@ pass "binary holds no path into the build tree ($ROOT)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/taskapi-smoke.XXXXXX")
 cp "$BIN" "$TMP/taskapi"
 LOG="$TMP/server.log"
-JWT=$(random_hex 32) # 64 characters
-contains "$JWT" && fail 'the binary contains the JWT secret of this run'
-pass 'binary does not contain the JWT secret of this run'
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=''
@@ -198,7 +197,8 @@ request() {
 }
 json_string() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$BODY"; }
 
-RUN_ENV=(JWT_SECRET="$JWT" PORT="$PORT" DATA_DIR=./data LOG_LEVEL=warn)
+# Nothing but a port: the binary must run with no configuration.
+RUN_ENV=(PORT="$PORT" LOG_LEVEL=warn)
 
 # Cold start: empty data folder, so this includes initdb and the migrations.
 start_server "${RUN_ENV[@]}"
@@ -212,6 +212,20 @@ pass '/health reports the database as healthy'
 SUFFIX=$(random_hex 4)
 EMAIL="smoke-$SUFFIX@example.com"
 PASSWORD="smoke-$(random_hex 12)"
+docs_asset() { # PATH EXPECTED_CONTENT_TYPE_PREFIX
+  local out
+  out=$(curl -s -o "$TMP/asset" -w '%{http_code} %{content_type}' --max-time 10 "$BASE$1" || true)
+  [[ "$out" == "200 $2"* ]] || fail "GET $1 answered '$out' (expected 200 $2)"
+  pass "GET $1 -> $out ($(wc -c <"$TMP/asset" | tr -d ' ') bytes)"
+}
+docs_asset /docs text/html
+BUNDLE_PATH=$(grep -o 'src="/docs/assets/scalar-[^"]*\.js"' "$TMP/asset" | sed 's/^src="//; s/"$//')
+[[ -n "$BUNDLE_PATH" ]] || fail '/docs does not load the Scalar bundle from /docs/assets/'
+grep -q -E '(src|href)="(https?:)?//' "$TMP/asset" && fail '/docs refers to another origin'
+pass '/docs refers to this server only'
+docs_asset "$BUNDLE_PATH" text/javascript
+docs_asset /docs/json application/json
+
 request POST /api/v1/auth/register 201 \
   "{\"email\":\"$EMAIL\",\"username\":\"smoke_$SUFFIX\",\"password\":\"$PASSWORD\"}"
 request POST /api/v1/auth/login 200 "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}"
@@ -223,8 +237,13 @@ pass '/users/me is the registered account'
 
 [[ -d "$TMP/data/pg" ]] || fail 'DATA_DIR ./data/pg was not created'
 pass 'data folder ./data/pg created'
-[[ ! -e "$TMP/data/jwt-secret" ]] || fail 'a jwt-secret file was written although JWT_SECRET is set'
-pass 'no jwt-secret file written (JWT_SECRET is set)'
+[[ -s "$TMP/data/jwt-secret" ]] || fail 'no generated secret in ./data/jwt-secret'
+[[ "$(stat -c %a "$TMP/data/jwt-secret")" == 600 ]] || fail './data/jwt-secret is not mode 0600'
+pass 'JWT secret generated into ./data/jwt-secret (mode 0600)'
+grep -q 'JWT_SECRET is not set' "$LOG" || fail 'no warning about the generated JWT secret'
+pass 'the server warned that it uses a generated JWT secret'
+JWT=$(tr -d '\n' <"$TMP/data/jwt-secret")
+contains "$JWT" && fail 'the binary contains the generated JWT secret'
 
 sleep 1
 if [[ -r "/proc/$SERVER_PID/status" ]]; then
@@ -255,14 +274,15 @@ stop_gracefully
 if grep -a -F -q -e "$JWT" "$LOG"; then fail 'the server output contains the JWT secret'; fi
 pass 'server output does not contain the JWT secret'
 
-# Production by default (B6): with neither NODE_ENV nor JWT_SECRET set, a production binary must
-# refuse to start instead of generating a secret.
+# Production by default (B6): with DATABASE_URL set (instances may share the database) and
+# neither NODE_ENV nor JWT_SECRET, a production binary must refuse to start instead of generating
+# a secret. The address is never reached: the configuration is checked first.
 mkdir "$TMP/prod-check"
 PROD_OUT="$TMP/prod-check/out.log"
 (
   cd "$TMP/prod-check"
   exec env -i PATH="$PATH" HOME="$TMP" TMPDIR="${TMPDIR:-/tmp}" PORT="$PORT" DATA_DIR=./data \
-    LOG_LEVEL=warn "$TMP/taskapi" >"$PROD_OUT" 2>&1
+    DATABASE_URL=postgres://taskapi@127.0.0.1:1/taskapi LOG_LEVEL=warn "$TMP/taskapi" >"$PROD_OUT" 2>&1
 ) &
 SERVER_PID=$!
 limit=$((SECONDS + $(bounded 10)))
@@ -277,7 +297,7 @@ else
 fi
 if [[ "$prod_status" != 0 && "$prod_status" != running ]] &&
   grep -q 'required when NODE_ENV=production' "$PROD_OUT"; then
-  pass 'without NODE_ENV the binary runs as production (refuses to start without JWT_SECRET)'
+  pass 'without NODE_ENV the binary runs as production (with DATABASE_URL, refuses to start without JWT_SECRET)'
 else
   fail 'without NODE_ENV the binary does not run as production (it started without JWT_SECRET)'
 fi

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Static, type TSchema, Type as t } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
@@ -113,8 +113,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     const secretBytes = env.JWT_SECRET ? Buffer.byteLength(env.JWT_SECRET) : 0
     if (env.JWT_SECRET !== undefined && secretBytes < MIN_SECRET_BYTES)
       problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
-    if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined)
-      problems.push('JWT_SECRET: required when NODE_ENV=production')
+    // Embedded (no DATABASE_URL) is one process by construction, so a secret generated into
+    // DATA_DIR serves it; instances sharing a PostgreSQL must share a secret they are given.
+    if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined && env.DATABASE_URL)
+      problems.push('JWT_SECRET: required when NODE_ENV=production and DATABASE_URL is set')
     problems.push(...fitUploadLimits(env, Boolean(source.MAX_BODY_BYTES?.trim())))
     if (problems.length === 0) return toConfig(env)
   }
@@ -205,8 +207,9 @@ function fitUploadLimits(env: Env, bodyGiven: boolean): string[] {
 }
 
 /**
- * Outside production a missing JWT_SECRET is generated once and kept in DATA_DIR, so restarts
- * keep sessions valid; returns the secret and whether it was generated.
+ * A missing JWT_SECRET (development, or production on the embedded database) is generated once
+ * and kept in DATA_DIR/jwt-secret (mode 0600), so restarts keep sessions valid; returns the
+ * secret and whether it was generated.
  */
 export async function resolveJwtSecret(
   config: Config,
@@ -221,5 +224,6 @@ export async function resolveJwtSecret(
   const secret = randomBytes(48).toString('base64url')
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   await writeFile(path, `${secret}\n`, { mode: 0o600 })
+  await chmod(path, 0o600)
   return { secret, generated: true }
 }

@@ -34,13 +34,22 @@ export type EmbeddedPostgres = {
 }
 
 // The three assets are imported as files so that `bun build --compile` embeds them; PGlite's own
-// lookup beside its module fails inside a compiled binary.
-async function pgliteAssets() {
+// lookup beside its module fails inside a compiled binary. initdb runs only for a new database
+// (PGlite resumes a folder that has PG_VERSION, and a dump is loaded as it is), so its module is
+// compiled only then: reading and compiling it is wasted work on every other start.
+async function pgliteAssets(pgDir: string | undefined, fromDump: boolean) {
+  const needsInitdb = !fromDump && !(pgDir && existsSync(join(pgDir, 'PG_VERSION')))
   const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
     WebAssembly.compile(await Bun.file(pgliteWasm).arrayBuffer()),
-    WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer()),
+    needsInitdb
+      ? WebAssembly.compile(await Bun.file(initdbWasm).arrayBuffer())
+      : Promise.resolve(undefined),
   ])
-  return { pgliteWasmModule, initdbWasmModule, fsBundle: Bun.file(pgliteData) }
+  return {
+    pgliteWasmModule,
+    ...(initdbWasmModule ? { initdbWasmModule } : {}),
+    fsBundle: Bun.file(pgliteData),
+  }
 }
 
 type EmscriptenOptions = Parameters<NodeFS['init']>[1]
@@ -97,7 +106,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     pglite = await PGlite.create({
       ...(pgDir ? { fs: new DurableNodeFS(pgDir), startParams: DURABLE_START_PARAMS } : {}),
       ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-      ...(await pgliteAssets()),
+      ...(await pgliteAssets(pgDir, options.loadDataDir !== undefined)),
     })
     // initdb writes the cluster without a single fsync; flush it once before anything relies on it.
     if (fresh && pgDir) syncTree(pgDir)

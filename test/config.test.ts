@@ -82,16 +82,33 @@ describe('loadConfig', () => {
     expect(problemsOf({ DATABASE_URL: 'mysql://x' })[0]).toStartWith('DATABASE_URL')
   })
 
-  it('requires a JWT_SECRET of at least 32 bytes in production', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
-      'JWT_SECRET: required when NODE_ENV=production',
+  it('requires a JWT_SECRET of at least 32 bytes in production on PostgreSQL', () => {
+    const url = 'postgres://u@db:5432/taskapi'
+    expect(problemsOf({ NODE_ENV: 'production', DATABASE_URL: url })).toEqual([
+      'JWT_SECRET: required when NODE_ENV=production and DATABASE_URL is set',
     ])
     expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'short' })[0]).toContain('32 bytes')
     expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) })).toEqual([])
   })
+
+  it('lets production on the embedded database start without JWT_SECRET', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([])
+    expect(loadConfig({ NODE_ENV: 'production' }).jwtSecret).toBeUndefined()
+  })
 })
 
 describe('resolveJwtSecret', () => {
+  it('generates the secret of production on the embedded database into DATA_DIR, mode 0600', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'taskapi-cfg-'))
+    const config = loadConfig({ NODE_ENV: 'production', DATA_DIR: root })
+    const { secret, generated } = await resolveJwtSecret(config)
+    expect(generated).toBe(true)
+    expect(Buffer.byteLength(secret)).toBeGreaterThanOrEqual(32)
+    expect((await stat(join(root, 'jwt-secret'))).mode & 0o777).toBe(0o600)
+    expect((await resolveJwtSecret(config)).secret).toBe(secret)
+    await rm(root, { recursive: true })
+  })
+
   it('generates a secret once outside production and keeps it in DATA_DIR', async () => {
     const root = await mkdtemp(join(tmpdir(), 'taskapi-cfg-'))
     const dataDir = join(root, 'nested')

@@ -30,12 +30,15 @@ export const PageQuery = {
   ),
 }
 
-export const Pagination = t.Object({
-  page: t.Integer(),
-  limit: t.Integer(),
-  total: t.Integer(),
-  pages: t.Integer(),
-})
+export const Pagination = t.Object(
+  {
+    page: t.Integer({ description: 'From 1' }),
+    limit: t.Integer({ description: 'Page size' }),
+    total: t.Integer({ description: 'Rows matching the filters' }),
+    pages: t.Integer({ description: 'Pages of `limit` rows' }),
+  },
+  { title: 'Pagination' },
+)
 
 export function pagination(page: number, limit: number, total: number) {
   return { page, limit, total, pages: Math.ceil(total / limit) }

@@ -2,12 +2,15 @@ import { Elysia, t } from 'elysia'
 import pkg from '../../../package.json'
 import type { Database } from '../../db'
 
-const Health = t.Object({
-  status: t.Union([t.Literal('healthy'), t.Literal('unhealthy')]),
-  timestamp: t.String({ format: 'date-time' }),
-  version: t.String(),
-  services: t.Object({ database: t.Union([t.Literal('healthy'), t.Literal('unhealthy')]) }),
-})
+const Health = t.Object(
+  {
+    status: t.Union([t.Literal('healthy'), t.Literal('unhealthy')]),
+    timestamp: t.String({ format: 'date-time' }),
+    version: t.String(),
+    services: t.Object({ database: t.Union([t.Literal('healthy'), t.Literal('unhealthy')]) }),
+  },
+  { title: 'Health', description: 'Liveness and database reachability' },
+)
 
 export const healthRoutes = (db: Pick<Database, 'ping'>) =>
   new Elysia({ detail: { tags: ['Operations'] } }).get(

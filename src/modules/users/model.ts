@@ -34,7 +34,7 @@ export const UserModel = {
       created_at: Timestamp,
       updated_at: Timestamp,
     },
-    { description: 'The caller’s own account' },
+    { title: 'User', description: 'The caller’s own account' },
   ),
   profile: t.Object(
     {
@@ -44,7 +44,7 @@ export const UserModel = {
       last_name: t.Nullable(t.String()),
       avatar_url: t.Nullable(t.String()),
     },
-    { description: 'Public profile of any user' },
+    { title: 'PublicProfile', description: 'Public profile of any user' },
   ),
   updateMe: t.Object(
     {
@@ -65,7 +65,10 @@ export const UserModel = {
   }),
 }
 
-export const UserList = t.Object({ data: t.Array(UserModel.profile), pagination: Pagination })
+export const UserList = t.Object(
+  { data: t.Array(UserModel.profile), pagination: Pagination },
+  { title: 'PublicProfileList', description: 'A page of public profiles' },
+)
 
 export type User = typeof UserModel.user.static
 export type PublicProfile = typeof UserModel.profile.static
