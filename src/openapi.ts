@@ -250,7 +250,7 @@ export function elysiaOperationId(method: string, path: string): string {
   if (elysiaPath === '/') return `${id}Index`
   for (const part of elysiaPath.split('/'))
     id += part.includes(':')
-      ? `By${camel(part.replace(':', '')).replace(/^./, (c) => c.toUpperCase())}`
+      ? `By${part.replace(':', '').replace(/^./, (c) => c.toUpperCase())}`
       : part.charAt(0).toUpperCase() + part.slice(1)
   return id.replace(/\?/g, 'Optional')
 }
