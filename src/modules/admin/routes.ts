@@ -40,6 +40,7 @@ export const adminRoutes = (ctx: AppContext, guard: AuthGuard, db: Database) =>
       auth: true,
       response: { 200: AdminModel.metrics, ...problems(401, 403) },
       detail: {
+        operationId: 'getAdminMetrics',
         summary:
           'Server summary: uptime, requests by status class, latency percentiles, connections, row counts',
         description: `Request counts are this process's since start; latency percentiles cover its last 10,000 requests of the last 5 minutes. ${ADMIN_ONLY}`,
@@ -50,6 +51,7 @@ export const adminRoutes = (ctx: AppContext, guard: AuthGuard, db: Database) =>
       query: AdminModel.logsQuery,
       response: { 200: ActivityList, ...problems(401, 403, 422) },
       detail: {
+        operationId: 'listActivityLogs',
         summary: 'Recent activity across the system, newest first',
         description: `Filters: \`user_id\` (the actor), \`project_id\`, \`action\`, \`entity_type\`. Paged like every activity feed (\`page\`/\`limit\` or \`cursor\`). ${ADMIN_ONLY}`,
       },
