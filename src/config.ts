@@ -55,7 +55,11 @@ const EnvSchema = t.Object({
   EVENTS_RETENTION_HOURS: t.Integer({ minimum: 1, maximum: 8_760, default: 24 }),
   EVENTS_RETENTION_PER_PROJECT: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000 }),
   WS_MAX_PAYLOAD_BYTES: t.Integer({ minimum: 256, maximum: 1_048_576, default: 4_096 }),
-  WS_BACKPRESSURE_LIMIT_BYTES: t.Integer({ minimum: 1_024, maximum: 67_108_864, default: 1_048_576 }),
+  WS_BACKPRESSURE_LIMIT_BYTES: t.Integer({
+    minimum: 1_024,
+    maximum: 67_108_864,
+    default: 1_048_576,
+  }),
   WS_IDLE_TIMEOUT_S: t.Integer({ minimum: 1, maximum: 960, default: 120 }),
   WS_MAX_SOCKETS_PER_USER: t.Integer({ minimum: 1, maximum: 10_000, default: 20 }),
   WS_MAX_SUBSCRIPTIONS: t.Integer({ minimum: 1, maximum: 10_000, default: 100 }),

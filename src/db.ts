@@ -83,10 +83,13 @@ export async function openDatabase(
     database: 'postgres',
     username: 'postgres',
     max: 1,
-    // PGlite is one session, so a NOTIFY comes back on this very connection after its commit.
-    onnotify: (channel, payload) => {
-      for (const fn of listeners.get(channel) ?? []) fn(payload)
-    },
+    // PGlite is one session, so a NOTIFY comes back on this very connection after its commit
+    // (postgres.js reads `onnotify`, though its types leave it out).
+    ...({
+      onnotify: (channel: string, payload: string) => {
+        for (const fn of listeners.get(channel) ?? []) fn(payload)
+      },
+    } as object),
   })
   const listen: Listen = async (channel, onNotify, onListen) => {
     const fns = listeners.get(channel) ?? new Set()
