@@ -57,7 +57,9 @@ export function connectWs(
         }
         const left = until - Date.now()
         if (left <= 0 || ws.readyState === WebSocket.CLOSED)
-          throw new Error(`no matching frame within ${ms} ms; got ${JSON.stringify(frames)}`)
+          throw new Error(
+            `no matching frame within ${ms} ms; last frames: ${JSON.stringify(frames.slice(-3)).slice(0, 600)}`,
+          )
         await new Promise<void>((wake) => {
           const timer = setTimeout(done, left)
           function done() {
