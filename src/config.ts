@@ -61,7 +61,7 @@ const EnvSchema = t.Object({
     default: 1_048_576,
   }),
   WS_IDLE_TIMEOUT_S: t.Integer({ minimum: 1, maximum: 960, default: 120 }),
-  WS_MAX_SOCKETS_PER_USER: t.Integer({ minimum: 1, maximum: 10_000, default: 20 }),
+  WS_MAX_SOCKETS_PER_USER: t.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
   WS_MAX_SUBSCRIPTIONS: t.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
 })
 
