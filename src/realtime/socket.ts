@@ -3,7 +3,7 @@ import { Elysia, t } from 'elysia'
 import type { AppContext } from '../context'
 import { authenticate } from '../modules/auth/service'
 import { authorizeProject } from '../modules/authz/service'
-import { HttpProblem } from '../problems'
+import { HttpProblem, Problem } from '../problems'
 import { problems } from '../shared/docs'
 import {
   type PendingSubscription,
@@ -183,7 +183,11 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
       if (!server?.upgrade(request, { data })) throw upgradeRequired()
     },
     {
-      response: { 200: t.Void(), ...problems(401, 429) },
+      // 101 Switching Protocols has no body; what follows is described at /docs/asyncapi.json.
+      response: {
+        ...problems(401, 429),
+        426: t.Composite([Problem], { description: 'Not a WebSocket upgrade' }),
+      },
       detail: {
         tags: ['Operations'],
         summary: 'WebSocket: live events and notifications',
