@@ -24,6 +24,7 @@ export type Signal =
   | { k: 'n'; u: string; id: string; d?: Record<string, unknown> }
   | { k: 's'; s: string; o: string }
   | { k: 'u'; u: string; keep: string | null; o: string }
+  | { k: 'h'; o: string }
 
 function fitted(full: Signal, reference: Signal): string {
   const text = JSON.stringify(full)

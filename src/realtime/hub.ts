@@ -49,6 +49,9 @@ const REMEMBERED_PROJECTS = 50_000
 // How far before the last event received a catch-up looks (commits trail their insert by ms).
 const CATCH_UP_MARGIN_MS = 60_000
 const CATCH_UP_PAGE = 1_000
+// Each process NOTIFYs itself this often; hearing nothing for two periods means the LISTEN
+// connection is gone for good (postgres.js gives up re-listening when a reconnect fails).
+const HEARTBEAT_MS = 30_000
 
 export const projectTopic = (projectId: string) => `project:${projectId}`
 export const userTopic = (userId: string) => `user:${userId}`
@@ -73,6 +76,7 @@ export class RealtimeHub {
   private listens = 0
   private unlisten?: () => Promise<void>
   private timers: Timer[] = []
+  private lastHeard = Date.now()
 
   constructor(
     private readonly ctx: AppContext,
@@ -84,15 +88,41 @@ export class RealtimeHub {
 
   async start() {
     this.lastAt = await selectDatabaseNow(this.ctx.sql)
-    const listening = await this.db.listen(
-      CHANNEL,
-      (payload) => this.enqueue(() => this.receive(payload)),
-      () => this.listening(),
-    )
-    this.unlisten = listening.unlisten
+    await this.listen()
     const sweep = setInterval(() => this.closeExpired(), 1_000)
     sweep.unref()
     this.timers.push(sweep)
+    if (this.db.mode === 'embedded') return
+    const heartbeat = setInterval(() => void this.heartbeat(), HEARTBEAT_MS)
+    heartbeat.unref()
+    this.timers.push(heartbeat)
+  }
+
+  private async listen() {
+    const listening = await this.db.listen(
+      CHANNEL,
+      (payload) => {
+        this.lastHeard = Date.now()
+        this.enqueue(() => this.receive(payload))
+      },
+      () => this.listening(),
+    )
+    this.unlisten = listening.unlisten
+  }
+
+  /** Proves the LISTEN connection alive with a NOTIFY to itself; listens anew when it is not. */
+  private async heartbeat() {
+    try {
+      if (Date.now() - this.lastHeard > 2 * HEARTBEAT_MS) {
+        this.ctx.log.warn('realtime listener silent; listening again')
+        void this.unlisten?.().catch(() => {})
+        this.lastHeard = Date.now()
+        await this.listen()
+      }
+      await notify(this.ctx.sql, JSON.stringify({ k: 'h', o: this.origin } satisfies Signal))
+    } catch (error) {
+      this.ctx.log.warn('realtime heartbeat failed', describeError(error))
+    }
   }
 
   async stop() {
@@ -263,7 +293,7 @@ export class RealtimeHub {
       const data = signal.d ?? (await this.readNotification(signal.id))
       if (data)
         this.server?.publish(userTopic(signal.u), JSON.stringify({ type: 'notification', data }))
-    } else if (signal.o !== this.origin) {
+    } else if (signal.k !== 'h' && signal.o !== this.origin) {
       const ended: Ended =
         signal.k === 's'
           ? { sessionId: signal.s }
