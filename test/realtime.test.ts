@@ -517,6 +517,20 @@ describe('limits', () => {
     second.close()
   })
 
+  it('drops messages past 20 a second with one rate_limited error, and closes a flood', async () => {
+    const user = await registerUser(limited)
+    const client = await connectWs(limited, user.access)
+    await client.next()
+    for (let i = 0; i < 25; i++) client.send({ type: 'ping' })
+    expect(await client.next((f) => f.type === 'error')).toMatchObject({ code: 'rate_limited' })
+    await Bun.sleep(1_100)
+    await roundTrip(client)
+    const pongs = client.frames.filter((f) => f.type === 'pong').length
+    expect(pongs).toBe(21)
+    for (let i = 0; i < 150; i++) client.send({ type: 'ping' })
+    expect(await client.closed).toEqual({ code: 1008, reason: 'too_many_messages' })
+  })
+
   it('closes a socket that sends a message over WS_MAX_PAYLOAD_BYTES', async () => {
     const user = await registerUser(limited)
     const client = await connectWs(limited, user.access)

@@ -156,7 +156,7 @@ const serverMessages = {
     name: 'error',
     title: 'A refused message; the socket stays open',
     summary:
-      '`invalid_message` (not JSON, or not one of the client messages), `forbidden` (not a member, or removed from the project: the subscription is dropped), `not_found` (no such project), `replay_gap` (`since` is older than the events kept: refetch, the subscription goes on live), `subscription_limit`, `internal`.',
+      '`invalid_message` (not JSON, or not one of the client messages), `forbidden` (not a member, or removed from the project: the subscription is dropped), `not_found` (no such project), `replay_gap` (`since` is older than the events kept: refetch, the subscription goes on live), `subscription_limit`, `rate_limited` (over 20 messages a second: the rest of that second is dropped; over 100 closes the socket with 1008), `internal`.',
     contentType: 'application/json',
     payload: object({
       type: { const: 'error' },
@@ -168,6 +168,7 @@ const serverMessages = {
           'not_found',
           'replay_gap',
           'subscription_limit',
+          'rate_limited',
           'internal',
         ],
       },

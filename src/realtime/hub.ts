@@ -30,6 +30,8 @@ export type SocketData = {
   topics: Set<string>
   closed: boolean
   drainWaiters?: (() => void)[]
+  /** Messages received in the current one-second window. */
+  rate: { since: number; count: number }
 }
 export type Socket = ServerWebSocket<SocketData>
 

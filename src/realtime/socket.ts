@@ -1,6 +1,7 @@
 import { Value } from '@sinclair/typebox/value'
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../context'
+import { describeError } from '../logger'
 import { authenticate } from '../modules/auth/service'
 import { authorizeProject } from '../modules/authz/service'
 import { HttpProblem, Problem } from '../problems'
@@ -16,6 +17,7 @@ import { ClientMessage, PROJECT_TOPIC } from './model'
 import { selectEventsAfter, selectPrunedThrough } from './queries'
 
 const REPLAY_PAGE = 500
+const MESSAGES_PER_SECOND = 20
 
 const tooManySockets = (max: number) =>
   new HttpProblem(429, 'Too many requests', `At most ${max} open WebSockets per user`, {
@@ -52,9 +54,33 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
   const limits = ctx.config.realtime
   const handlers: Pick<SocketData, 'open' | 'message' | 'drain' | 'close'> = {
     open: (ws) => hub.opened(ws),
-    message: (ws, raw) => void received(ws, raw),
+    message: (ws, raw) => {
+      if (overRate(ws)) return
+      received(ws, raw).catch((error: unknown) =>
+        ctx.log.error('websocket message failed', describeError(error)),
+      )
+    },
     drain: (ws) => hub.drained(ws),
     close: (ws) => hub.closed(ws),
+  }
+
+  /** At most MESSAGES_PER_SECOND messages a second: past it an error, far past it a close. */
+  function overRate(ws: Socket) {
+    const now = Date.now()
+    const rate = ws.data.rate
+    if (now - rate.since >= 1_000) {
+      rate.since = now
+      rate.count = 0
+    }
+    rate.count += 1
+    if (rate.count > MESSAGES_PER_SECOND * 5) ws.close(1008, 'too_many_messages')
+    else if (rate.count === MESSAGES_PER_SECOND + 1)
+      send(ws, {
+        type: 'error',
+        code: 'rate_limited',
+        message: `At most ${MESSAGES_PER_SECOND} messages a second; the others are dropped`,
+      })
+    return rate.count > MESSAGES_PER_SECOND
   }
 
   async function received(ws: Socket, raw: string | Buffer) {
@@ -119,7 +145,8 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
   ): Promise<number> {
     const prunedThrough = since === undefined ? 0 : await selectPrunedThrough(ctx.sql, projectId)
     send(ws, { type: 'subscribed', topic })
-    if (since === undefined) return Number.MAX_SAFE_INTEGER
+    // Without `since`, every live event that arrived since the subscribe began is sent.
+    if (since === undefined) return 0
     if (since < prunedThrough) {
       send(ws, {
         type: 'error',
@@ -178,6 +205,7 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
         expiresAt: expiryOf(bearer as string),
         topics: new Set(),
         closed: false,
+        rate: { since: 0, count: 0 },
       }
       hub.server ??= server as NonNullable<typeof hub.server>
       if (!server?.upgrade(request, { data })) throw upgradeRequired()
