@@ -60,7 +60,7 @@ afterAll(async () => {
   for (const client of open) client.close()
   await peer.close()
   await server.close()
-})
+}, 30_000)
 
 const call = (base: string, method: string, path: string, token?: string, body?: unknown) =>
   fetch(`${base}/api/v1${path}`, {

@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const client of open) client.close()
   await server.close()
-})
+}, 30_000)
 
 const api = (method: string, path: string, token?: string, body?: unknown) =>
   server.request(method, `/api/v1${path}`, { token, body })
@@ -67,7 +67,7 @@ describe('GET /ws (the upgrade)', () => {
   it('welcomes a client authenticated with a bearer header', async () => {
     const client = kept(await connectWs(server, team.owner.access))
     expect(await client.next()).toEqual({ type: 'welcome', user_id: team.owner.id })
-  })
+  }, 30_000)
 
   it('accepts access_token in the query string and never logs it', async () => {
     const { logger, lines } = captureLogger()
@@ -89,7 +89,7 @@ describe('GET /ws (the upgrade)', () => {
     } finally {
       await logged.close()
     }
-  })
+  }, 30_000)
 
   it('refuses a missing, malformed, expired or revoked token with 401 and never upgrades', async () => {
     const now = Math.floor(Date.now() / 1000)
@@ -112,12 +112,12 @@ describe('GET /ws (the upgrade)', () => {
     }
     const query = await fetch(`${server.url}/ws?access_token=${expired}`, { headers: UPGRADE })
     expect(query.status).toBe(401)
-  })
+  }, 30_000)
 
   it('answers 426 to a request that is not an upgrade', async () => {
     const res = await server.request('GET', '/ws', { token: team.owner.access })
     expectProblemShape(res, 426)
-  })
+  }, 30_000)
 })
 
 describe('client messages', () => {
@@ -147,7 +147,7 @@ describe('client messages', () => {
     expect(await client.next()).toEqual({ type: 'pong' })
     client.send({ type: 'subscribe', topic: `project:${team.project.id}` })
     expect(await client.next()).toEqual({ type: 'subscribed', topic: `project:${team.project.id}` })
-  })
+  }, 30_000)
 
   it('refuses a project the caller is not a member of, and one that does not exist', async () => {
     const client = kept(await connectWs(server, team.outsider.access))
@@ -159,13 +159,13 @@ describe('client messages', () => {
     await newTask(team.owner.access, team.project.id)
     await roundTrip(client)
     expect(events(client)).toEqual([])
-  })
+  }, 30_000)
 
   it('lets an admin who is not a member subscribe (admins pass every project check)', async () => {
     const client = await subscribe(team.admin.access, team.project.id)
     await newTask(team.owner.access, team.project.id, { title: 'Seen by the admin' })
     expect((await client.next(isEvent('task.created'))).data.task.title).toBe('Seen by the admin')
-  })
+  }, 30_000)
 
   it('stops sending a topic after unsubscribe', async () => {
     const client = await subscribe(team.viewer.access, team.project.id)
@@ -174,7 +174,7 @@ describe('client messages', () => {
     await newTask(team.owner.access, team.project.id)
     await roundTrip(client)
     expect(events(client)).toEqual([])
-  })
+  }, 30_000)
 })
 
 describe('events', () => {
@@ -241,7 +241,7 @@ describe('events', () => {
     const ids = seen.map((f) => f.id)
     expect(ids).toEqual([...ids].sort((a, b) => a - b))
     expect(new Set(ids).size).toBe(ids.length)
-  })
+  }, 30_000)
 
   it('writes nothing and announces nothing for a change that fails', async () => {
     const watcher = await subscribe(team.owner.access, team.project.id)
@@ -258,7 +258,7 @@ describe('events', () => {
     expect(bad.status).toBe(422)
     await roundTrip(watcher)
     expect(events(watcher)).toEqual([])
-  })
+  }, 30_000)
 
   it('pushes the assignee’s notification live, and none to the actor', async () => {
     const assignee = kept(await connectWs(server, team.member.access))
@@ -279,7 +279,7 @@ describe('events', () => {
     expect(stored.body.data.map((n: { id: string }) => n.id)).toContain(pushed.data.id)
     await roundTrip(actor)
     expect(actor.frames.filter((f) => f.type === 'notification')).toEqual([])
-  })
+  }, 30_000)
 
   it('stops a removed member’s events at once, while other members go on receiving', async () => {
     const leaver = await registerUser(server)
@@ -304,7 +304,7 @@ describe('events', () => {
     expect(events(removed).map((f) => f.event)).not.toContain('task.created')
     removed.send({ type: 'subscribe', topic: `project:${project.id}` })
     expect(await removed.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden' })
-  })
+  }, 30_000)
 })
 
 describe('sessions that end', () => {
@@ -314,7 +314,7 @@ describe('sessions that end', () => {
     await client.next()
     expect((await api('POST', '/auth/logout', user.access)).status).toBe(204)
     expect(await client.closed).toEqual({ code: 4401, reason: 'session_ended' })
-  })
+  }, 30_000)
 
   it('closes the other sessions’ sockets on a password change, and keeps the current one', async () => {
     const user = await registerUser(server)
@@ -332,7 +332,7 @@ describe('sessions that end', () => {
     expect(res.status).toBe(204)
     expect(await other.closed).toEqual({ code: 4401, reason: 'session_ended' })
     await roundTrip(current)
-  })
+  }, 30_000)
 
   it('closes a deactivated user’s sockets, and keeps those of a user whose roles change', async () => {
     const user = await registerUser(server)
@@ -350,7 +350,7 @@ describe('sessions that end', () => {
     expect(res.status).toBe(200)
     expect(await client.closed).toEqual({ code: 4401, reason: 'session_ended' })
     await roundTrip(staying)
-  })
+  }, 30_000)
 })
 
 describe('replay', () => {
@@ -399,7 +399,7 @@ describe('replay', () => {
       since = page.body.next_since
     }
     expect(viaHttp).toEqual([...ids, live.id])
-  })
+  }, 30_000)
 
   it('has no gap and no duplicate at the seam when changes land during the replay', async () => {
     const project = await createProject(server, team.owner)
@@ -421,7 +421,7 @@ describe('replay', () => {
     for (let i = 0; i < stored.length; i++) await client.next((f) => f.type === 'event')
     await roundTrip(client)
     expect(events(client).map((f) => f.id)).toEqual(stored.map((r) => Number(r.id)))
-  })
+  }, 30_000)
 
   it('says replay_gap when since is older than the events kept, over the socket and over HTTP', async () => {
     const project = await createProject(server, team.owner)
@@ -444,7 +444,7 @@ describe('replay', () => {
     expect(await client.next()).toMatchObject({ type: 'error', code: 'replay_gap' })
     await api('PATCH', `/tasks/${task.id}`, team.owner.access, { title: 'After the gap' })
     expect((await client.next(isEvent('task.updated'))).data.task.title).toBe('After the gap')
-  })
+  }, 30_000)
 
   it('keeps recent events and the last ones of each project, whichever keeps more', async () => {
     const busy = await createProject(server, team.owner)
@@ -462,7 +462,7 @@ describe('replay', () => {
     expect(await count()).toBe(5)
     await pruneEvents(server.db.sql, 24, 1)
     expect(await count()).toBe(5)
-  })
+  }, 30_000)
 })
 
 describe('GET /api/v1/events', () => {
@@ -488,7 +488,7 @@ describe('GET /api/v1/events', () => {
     expect(res.body.next_since).toBe(res.body.data.at(-1).id)
     const after = await api('GET', `${url}&since=${res.body.next_since + 1000}`, team.viewer.access)
     expect(after.body).toEqual({ data: [], next_since: res.body.next_since + 1000 })
-  })
+  }, 30_000)
 })
 
 describe('limits', () => {
@@ -500,8 +500,8 @@ describe('limits', () => {
       WS_MAX_PAYLOAD_BYTES: '512',
       WS_BACKPRESSURE_LIMIT_BYTES: '65536',
     })
-  })
-  afterAll(() => limited.close())
+  }, 60_000)
+  afterAll(() => limited.close(), 30_000)
 
   it('caps subscriptions per socket and sockets per user', async () => {
     const user = await registerUser(limited)
@@ -515,7 +515,7 @@ describe('limits', () => {
     expect(third.headers.get('retry-after')).toBeTruthy()
     client.close()
     second.close()
-  })
+  }, 30_000)
 
   it('drops messages past 20 a second with one rate_limited error, and closes a flood', async () => {
     const user = await registerUser(limited)
@@ -529,7 +529,7 @@ describe('limits', () => {
     expect(pongs).toBe(21)
     for (let i = 0; i < 150; i++) client.send({ type: 'ping' })
     expect(await client.closed).toEqual({ code: 1008, reason: 'too_many_messages' })
-  })
+  }, 30_000)
 
   it('closes a socket that sends a message over WS_MAX_PAYLOAD_BYTES', async () => {
     const user = await registerUser(limited)
@@ -537,7 +537,7 @@ describe('limits', () => {
     await client.next()
     client.send({ type: 'ping', padding: 'x'.repeat(1_000) })
     expect((await client.closed).code).toBe(1009)
-  })
+  }, 30_000)
 
   it('closes a slow consumer instead of buffering for it without bound', async () => {
     const user = await registerUser(limited)
@@ -597,7 +597,7 @@ describe('token expiry', () => {
     } finally {
       await short.close()
     }
-  })
+  }, 30_000)
 })
 
 describe('AsyncAPI', () => {
@@ -629,5 +629,5 @@ describe('AsyncAPI', () => {
       info: { description: string }
     }
     expect(openapi.info.description).toContain('/docs/asyncapi.json')
-  })
+  }, 30_000)
 })
