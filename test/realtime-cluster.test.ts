@@ -281,6 +281,79 @@ describe('ordering', () => {
   )
 })
 
+describe('the replay seam', () => {
+  it.skipIf(postgresOnly)(
+    'sends no replayed event twice when its NOTIFY reaches the hub only after the replay',
+    async () => {
+      const owner = await registerUser(server)
+      const project = await createProject(server, owner)
+      const created = await call(server.url, 'POST', '/tasks', owner.access, {
+        title: 'Seam',
+        project_id: project.id,
+      })
+      const task = (await created.json()) as { id: string }
+      const client = kept(await connectWs(server, owner.access))
+      await client.next()
+      // Stall the hub: it reads back a notification too large for NOTIFY, and a lock request
+      // queued before its commit makes that read wait; every later signal waits its turn.
+      const gate = () => {
+        let open = () => {}
+        const opened = new Promise<void>((resolve) => {
+          open = resolve
+        })
+        return { open, opened }
+      }
+      const inserted = gate()
+      const commitBig = gate()
+      const locked = gate()
+      const unlock = gate()
+      const big = server.db.sql.begin(async (tx) => {
+        await announceNotifications(
+          tx,
+          await insertNotifications(tx, [
+            {
+              user_id: owner.id,
+              type: 'mentioned',
+              title: 'Big',
+              message: 'm'.repeat(10_000),
+              entity_type: 'project',
+              entity_id: project.id,
+            },
+          ]),
+        )
+        inserted.open()
+        await commitBig.opened
+      })
+      await inserted.opened
+      const blocker = server.db.sql.begin(async (tx) => {
+        await tx`lock table notifications in access exclusive mode`
+        locked.open()
+        await unlock.opened
+      })
+      await Bun.sleep(100)
+      commitBig.open()
+      await big
+      await locked.opened
+      for (let i = 1; i <= 5; i++)
+        await call(server.url, 'PATCH', `/tasks/${task.id}`, owner.access, { title: `Seam ${i}` })
+      // The replay reads all six events while their NOTIFYs are still queued behind the stall.
+      client.send({ type: 'subscribe', topic: `project:${project.id}`, since: 0 })
+      for (let i = 0; i < 6; i++) await client.next((f) => f.type === 'event')
+      unlock.open()
+      await blocker
+      await client.next((f) => f.type === 'notification')
+      await call(server.url, 'PATCH', `/tasks/${task.id}`, owner.access, { title: 'Live' })
+      await client.next((f) => f.type === 'event' && f.data.task.title === 'Live')
+      await roundTrip(client)
+      const ids = events(client).map((f) => f.id)
+      expect(ids.length).toBe(7)
+      expect(new Set(ids).size).toBe(7)
+      expect(ids).toEqual([...ids].sort((x, y) => x - y))
+    },
+    30_000,
+  )
+})
+
 describe('the LISTEN connection', () => {
   it.skipIf(postgresOnly)(
     'loses no committed event when its backend is terminated while changes are made',

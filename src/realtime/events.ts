@@ -25,6 +25,7 @@ export type Signal =
   | { k: 's'; s: string; o: string }
   | { k: 'u'; u: string; keep: string | null; o: string }
   | { k: 'h'; o: string }
+  | { k: 'b'; b: string; o: string }
 
 function fitted(full: Signal, reference: Signal): string {
   const text = JSON.stringify(full)

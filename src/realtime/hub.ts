@@ -54,6 +54,7 @@ const CATCH_UP_PAGE = 1_000
 // Each process NOTIFYs itself this often; hearing nothing for two periods means the LISTEN
 // connection is gone for good (postgres.js gives up re-listening when a reconnect fails).
 const HEARTBEAT_MS = 30_000
+const BARRIER_TIMEOUT_MS = 5_000
 
 export const projectTopic = (projectId: string) => `project:${projectId}`
 export const userTopic = (userId: string) => `user:${userId}`
@@ -79,6 +80,7 @@ export class RealtimeHub {
   private unlisten?: () => Promise<void>
   private timers: Timer[] = []
   private lastHeard = Date.now()
+  private readonly barriers = new Map<string, () => void>()
 
   constructor(
     private readonly ctx: AppContext,
@@ -197,6 +199,30 @@ export class RealtimeHub {
     return true
   }
 
+  /**
+   * Runs `then` in signal order once every NOTIFY committed before now has been handled (NOTIFY
+   * is delivered in commit order, so the hub's own barrier comes after them all). If the barrier
+   * does not come back within BARRIER_TIMEOUT_MS, `then` runs anyway.
+   */
+  afterBarrier(then: () => void): Promise<void> {
+    const barrier = crypto.randomUUID()
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.barriers.delete(barrier)
+        then()
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        this.ctx.log.warn('realtime barrier did not come back; subscribing anyway')
+        done()
+      }, BARRIER_TIMEOUT_MS)
+      this.barriers.set(barrier, done)
+      const signal: Signal = { k: 'b', b: barrier, o: this.origin }
+      notify(this.ctx.sql, JSON.stringify(signal)).catch(done)
+    })
+  }
+
   /** Leaves a topic, or gives up a subscription still in progress. */
   unsubscribe(ws: Socket, topic: string) {
     ws.data.topics.delete(topic)
@@ -295,6 +321,8 @@ export class RealtimeHub {
       const data = signal.d ?? (await this.readNotification(signal.id))
       if (data)
         this.server?.publish(userTopic(signal.u), JSON.stringify({ type: 'notification', data }))
+    } else if (signal.k === 'b') {
+      if (signal.o === this.origin) this.barriers.get(signal.b)?.()
     } else if (signal.k !== 'h' && signal.o !== this.origin) {
       const ended: Ended =
         signal.k === 's'

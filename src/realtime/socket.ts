@@ -125,9 +125,17 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
     try {
       await authorizeProject(ctx.sql, ws.data.principal, projectId, 'project.read')
       const replayed = await replay(ws, entry, topic, projectId, since)
+      let completed = false
+      const complete = () => {
+        completed = hub.completeSubscription(entry, topic, replayed)
+      }
+      // A replayed event may still have its NOTIFY on the way: the socket joins the topic only
+      // once the hub has handled every NOTIFY committed before now, so none comes twice.
+      if (replayed > 0) await hub.afterBarrier(complete)
+      else complete()
       if (entry.revoked)
         throw new HttpProblem(403, 'Forbidden', 'You were removed from the project')
-      if (!hub.completeSubscription(entry, topic, replayed)) ws.data.topics.delete(topic)
+      if (!completed) ws.data.topics.delete(topic)
     } catch (error) {
       hub.cancelSubscription(entry, topic)
       ws.data.topics.delete(topic)
