@@ -281,6 +281,28 @@ describe('events', () => {
     expect(actor.frames.filter((f) => f.type === 'notification')).toEqual([])
   }, 30_000)
 
+  it('pushes membership and mention notifications live', async () => {
+    const newcomer = await registerUser(server)
+    const socket = kept(await connectWs(server, newcomer.access))
+    await socket.next()
+    const project = await createProject(server, team.owner, [[newcomer, 'member']])
+    expect((await socket.next((f) => f.type === 'notification')).data).toMatchObject({
+      type: 'project_member_added',
+      entity_type: 'project',
+      entity_id: project.id,
+    })
+    const task = await newTask(team.owner.access, project.id, { title: 'Mentions' })
+    const username = newcomer.input.username
+    const res = await api('POST', `/tasks/${task.id}/comments`, team.owner.access, {
+      content: `@${username} please look`,
+    })
+    expect(res.status).toBe(201)
+    expect((await socket.next((f) => f.type === 'notification')).data).toMatchObject({
+      type: 'mentioned',
+      entity_id: task.id,
+    })
+  }, 30_000)
+
   it('stops a removed member’s events at once, while other members go on receiving', async () => {
     const leaver = await registerUser(server)
     const project = await createProject(server, team.owner, [
