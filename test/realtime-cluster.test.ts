@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
+import postgres from 'postgres'
 import { type App, createApp } from '../src/app'
+import type { AppContext } from '../src/context'
 import { type Database, openDatabase } from '../src/db'
 import { createLogger } from '../src/logger'
 import { insertNotifications } from '../src/modules/notifications/queries'
 import { announceNotifications, recordEvent } from '../src/realtime/events'
+import { RealtimeHub } from '../src/realtime/hub'
 import { insertEvent, selectEventsAfter } from '../src/realtime/queries'
+import { AnnouncingSessionCache } from '../src/realtime/session-cache'
 import { createProject } from './factories'
 import { registerUser, startServer, type TestServer, testConfig } from './helpers'
 import { connectWs, type Frame, roundTrip, subscribedClient, type WsClient } from './ws'
@@ -394,6 +398,50 @@ describe('the LISTEN connection', () => {
       expect((await listeners()).length).toBe(2)
     },
     60_000,
+  )
+})
+
+describe('a listener that cannot reconnect at once', () => {
+  it.skipIf(postgresOnly)(
+    'reads what committed while the database refused its reconnects (heartbeat on)',
+    async () => {
+      const log = createLogger('silent')
+      const db = await openDatabase(testConfig({ DATABASE_URL: databaseUrl }), log)
+      const sessions = new AnnouncingSessionCache(0)
+      const ctx = { sql: db.sql, log } as unknown as AppContext
+      const hub = new RealtimeHub(ctx, db, sessions, 200)
+      const delivered = (hub as unknown as { delivered: Set<number> }).delivered
+      await hub.start()
+      const [row] = await db.sql<{ name: string }[]>`select current_database() as name`
+      // A database cannot refuse connections to itself: this is said from another one.
+      const admin = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} })
+      const name = admin(row?.name as string)
+      const owner = await registerUser(server)
+      const project = await createProject(server, owner)
+      try {
+        // The listener's reconnects fail while the database refuses connections (pools keep
+        // the connections they have); an event commits meanwhile.
+        await admin`alter database ${name} allow_connections false`
+        await db.sql`
+          select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and query ilike 'listen%'
+        `
+        await Bun.sleep(1_000)
+        const event = await server.db.sql.begin((tx) =>
+          recordEvent(tx, { project_id: project.id, event: 'project.updated', data: {} }),
+        )
+        await admin`alter database ${name} allow_connections true`
+        const until = Date.now() + 5_000
+        while (!delivered.has(event.id) && Date.now() < until) await Bun.sleep(50)
+        expect(delivered.has(event.id)).toBe(true)
+      } finally {
+        await admin`alter database ${name} allow_connections true`
+        await admin.end()
+        await hub.stop()
+        await db.close()
+      }
+    },
+    30_000,
   )
 })
 

@@ -52,7 +52,7 @@ const REMEMBERED_PROJECTS = 50_000
 const CATCH_UP_MARGIN_MS = 60_000
 const CATCH_UP_PAGE = 1_000
 // Each process NOTIFYs itself this often; hearing nothing for two periods means the LISTEN
-// connection is gone for good (postgres.js gives up re-listening when a reconnect fails).
+// connection is lost without postgres.js re-listening (it swallows a failed re-listen): listen anew.
 const HEARTBEAT_MS = 30_000
 const BARRIER_TIMEOUT_MS = 5_000
 
@@ -86,6 +86,7 @@ export class RealtimeHub {
     private readonly ctx: AppContext,
     private readonly db: Pick<Database, 'listen' | 'mode'>,
     private readonly sessions: AnnouncingSessionCache,
+    private readonly heartbeatMs = HEARTBEAT_MS,
   ) {
     sessions.onEnded = (ended) => this.sessionsEnded(ended)
   }
@@ -97,7 +98,7 @@ export class RealtimeHub {
     sweep.unref()
     this.timers.push(sweep)
     if (this.db.mode === 'embedded') return
-    const heartbeat = setInterval(() => void this.heartbeat(), HEARTBEAT_MS)
+    const heartbeat = setInterval(() => void this.heartbeat(), this.heartbeatMs)
     heartbeat.unref()
     this.timers.push(heartbeat)
   }
@@ -117,7 +118,7 @@ export class RealtimeHub {
   /** Proves the LISTEN connection alive with a NOTIFY to itself; listens anew when it is not. */
   private async heartbeat() {
     try {
-      if (Date.now() - this.lastHeard > 2 * HEARTBEAT_MS) {
+      if (Date.now() - this.lastHeard > 2 * this.heartbeatMs) {
         this.ctx.log.warn('realtime listener silent; listening again')
         void this.unlisten?.().catch(() => {})
         this.lastHeard = Date.now()
