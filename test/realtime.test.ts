@@ -167,6 +167,15 @@ describe('client messages', () => {
     expect((await client.next(isEvent('task.created'))).data.task.title).toBe('Seen by the admin')
   }, 30_000)
 
+  it('takes a project id in upper case as the same topic', async () => {
+    const client = kept(await connectWs(server, team.viewer.access))
+    await client.next()
+    client.send({ type: 'subscribe', topic: `project:${team.project.id.toUpperCase()}` })
+    expect(await client.next()).toEqual({ type: 'subscribed', topic: `project:${team.project.id}` })
+    await newTask(team.owner.access, team.project.id, { title: 'Upper' })
+    expect((await client.next(isEvent('task.created'))).data.task.title).toBe('Upper')
+  }, 30_000)
+
   it('stops sending a topic after unsubscribe', async () => {
     const client = await subscribe(team.viewer.access, team.project.id)
     client.send({ type: 'unsubscribe', topic: `project:${team.project.id}` })

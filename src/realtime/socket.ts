@@ -99,10 +99,14 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
       })
       return
     }
-    if (message.type === 'ping') send(ws, { type: 'pong' })
-    else if (message.type === 'unsubscribe') {
-      hub.unsubscribe(ws, message.topic)
-    } else await subscribe(ws, message.topic, message.since)
+    if (message.type === 'ping') {
+      send(ws, { type: 'pong' })
+      return
+    }
+    // Topics are published with lower-case ids, as PostgreSQL prints them.
+    const topic = message.topic.toLowerCase()
+    if (message.type === 'unsubscribe') hub.unsubscribe(ws, topic)
+    else await subscribe(ws, topic, message.since)
   }
 
   async function subscribe(ws: Socket, topic: string, since: number | undefined) {
