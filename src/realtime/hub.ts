@@ -151,6 +151,11 @@ export class RealtimeHub {
     this.sockets.add(ws)
     addTo(this.byUser, ws.data.userId, ws)
     addTo(this.bySession, ws.data.sessionId, ws)
+    // The session may have ended between the upgrade's check and now.
+    if (this.sessions.get(ws.data.sessionId) === null) {
+      ws.close(4401, 'session_ended')
+      return
+    }
     ws.subscribe(userTopic(ws.data.userId))
     send(ws, { type: 'welcome', user_id: ws.data.userId })
   }
