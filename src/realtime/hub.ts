@@ -3,16 +3,8 @@ import type { AppContext, Principal } from '../context'
 import type { Database } from '../db'
 import { describeError } from '../logger'
 import { selectSessionPrincipal } from '../modules/auth/queries'
-import { revocationSignal, type Signal } from './events'
-import {
-  CHANNEL,
-  type EventRow,
-  notify,
-  selectDatabaseNow,
-  selectEvent,
-  selectEventsSince,
-  selectNotification,
-} from './queries'
+import { HEARTBEAT_MS, SignalListener } from './listener'
+import type { EventRow } from './queries'
 import type { AnnouncingSessionCache, Ended } from './session-cache'
 
 /** Per-socket state; Elysia's websocket handler calls the four functions (shared by all sockets). */
@@ -48,24 +40,16 @@ const MAX_PENDING_BUFFER = 10_000
 // Recently delivered event ids, to skip them when catching up after the listener reconnects.
 const REMEMBERED_EVENTS = 20_000
 const REMEMBERED_PROJECTS = 50_000
-// How far before the last event received a catch-up looks (commits trail their insert by ms).
-const CATCH_UP_MARGIN_MS = 60_000
-const CATCH_UP_PAGE = 1_000
-// Each process NOTIFYs itself this often; hearing nothing for two periods means the LISTEN
-// connection is lost without postgres.js re-listening (it swallows a failed re-listen): listen anew.
-const HEARTBEAT_MS = 30_000
-const BARRIER_TIMEOUT_MS = 5_000
 
 export const projectTopic = (projectId: string) => `project:${projectId}`
 export const userTopic = (userId: string) => `user:${userId}`
 
 /**
- * The process's side of real time: local sockets and their topics, and the one LISTEN
- * connection that turns committed events, notifications and session revocations (from any
- * instance) into frames on local sockets.
+ * The process's side of real time: local sockets, their topics and subscriptions in progress,
+ * fed by the LISTEN connection (listener.ts) with committed events, notifications and session
+ * ends from every instance.
  */
 export class RealtimeHub {
-  readonly origin = crypto.randomUUID()
   server: Server<SocketData> | undefined
   private readonly sockets = new Set<Socket>()
   private readonly byUser = new Map<string, Set<Socket>>()
@@ -73,68 +57,43 @@ export class RealtimeHub {
   private readonly pending = new Map<string, Set<PendingSubscription>>()
   private readonly delivered = new Set<number>()
   private readonly lastSeen = new Map<string, number>()
-  // Database time of the last event received (or of the start): where a catch-up begins.
-  private lastAt: string | undefined
-  private chain: Promise<void> = Promise.resolve()
-  private listens = 0
-  private unlisten?: () => Promise<void>
-  private timers: Timer[] = []
-  private lastHeard = Date.now()
-  private readonly barriers = new Map<string, () => void>()
+  private readonly listener: SignalListener
+  private sweep?: Timer
 
   constructor(
     private readonly ctx: AppContext,
-    private readonly db: Pick<Database, 'listen' | 'mode'>,
+    db: Pick<Database, 'listen' | 'mode'>,
     private readonly sessions: AnnouncingSessionCache,
-    private readonly heartbeatMs = HEARTBEAT_MS,
+    heartbeatMs = HEARTBEAT_MS,
   ) {
     sessions.onEnded = (ended) => this.sessionsEnded(ended)
+    const handlers = {
+      event: (event: EventRow) => this.deliver(event),
+      notification: (userId: string, data: Record<string, unknown>) =>
+        this.server?.publish(userTopic(userId), JSON.stringify({ type: 'notification', data })),
+      sessionsEnded: (ended: Ended) => {
+        this.sessions.applyRemote(ended)
+        this.closeEndedSockets(ended)
+      },
+    }
+    this.listener = new SignalListener(ctx, db, handlers, heartbeatMs)
   }
 
   async start() {
-    this.lastAt = await selectDatabaseNow(this.ctx.sql)
-    await this.listen()
-    const sweep = setInterval(() => this.closeExpired(), 1_000)
-    sweep.unref()
-    this.timers.push(sweep)
-    if (this.db.mode === 'embedded') return
-    const heartbeat = setInterval(() => void this.heartbeat(), this.heartbeatMs)
-    heartbeat.unref()
-    this.timers.push(heartbeat)
-  }
-
-  private async listen() {
-    const listening = await this.db.listen(
-      CHANNEL,
-      (payload) => {
-        this.lastHeard = Date.now()
-        this.enqueue(() => this.receive(payload))
-      },
-      () => this.listening(),
-    )
-    this.unlisten = listening.unlisten
-  }
-
-  /** Proves the LISTEN connection alive with a NOTIFY to itself; listens anew when it is not. */
-  private async heartbeat() {
-    try {
-      if (Date.now() - this.lastHeard > 2 * this.heartbeatMs) {
-        this.ctx.log.warn('realtime listener silent; listening again')
-        void this.unlisten?.().catch(() => {})
-        this.lastHeard = Date.now()
-        await this.listen()
-      }
-      await notify(this.ctx.sql, JSON.stringify({ k: 'h', o: this.origin } satisfies Signal))
-    } catch (error) {
-      this.ctx.log.warn('realtime heartbeat failed', describeError(error))
-    }
+    await this.listener.start()
+    this.sweep = setInterval(() => this.closeExpired(), 1_000)
+    this.sweep.unref()
   }
 
   async stop() {
-    for (const timer of this.timers) clearInterval(timer)
-    this.timers = []
+    clearInterval(this.sweep)
     this.closeAll(1001, 'server shutting down')
-    await this.unlisten?.().catch(() => {})
+    await this.listener.stop()
+  }
+
+  /** See SignalListener.afterBarrier: `then` runs once every earlier NOTIFY was handled. */
+  afterBarrier(then: () => void) {
+    return this.listener.afterBarrier(then)
   }
 
   closeAll(code: number, reason: string) {
@@ -205,30 +164,6 @@ export class RealtimeHub {
     return true
   }
 
-  /**
-   * Runs `then` in signal order once every NOTIFY committed before now has been handled (NOTIFY
-   * is delivered in commit order, so the hub's own barrier comes after them all). If the barrier
-   * does not come back within BARRIER_TIMEOUT_MS, `then` runs anyway.
-   */
-  afterBarrier(then: () => void): Promise<void> {
-    const barrier = crypto.randomUUID()
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.barriers.delete(barrier)
-        then()
-        resolve()
-      }
-      const timer = setTimeout(() => {
-        this.ctx.log.warn('realtime barrier did not come back; subscribing anyway')
-        done()
-      }, BARRIER_TIMEOUT_MS)
-      this.barriers.set(barrier, done)
-      const signal: Signal = { k: 'b', b: barrier, o: this.origin }
-      notify(this.ctx.sql, JSON.stringify(signal)).catch(done)
-    })
-  }
-
   /** Leaves a topic, or gives up a subscription still in progress. */
   unsubscribe(ws: Socket, topic: string) {
     ws.data.topics.delete(topic)
@@ -245,10 +180,7 @@ export class RealtimeHub {
   /** A session (or every session of a user but one) ended here: tell the others, close sockets. */
   sessionsEnded(ended: Ended) {
     this.closeEndedSockets(ended)
-    if (this.db.mode === 'embedded') return
-    notify(this.ctx.sql, revocationSignal(this.origin, ended)).catch((error: unknown) =>
-      this.ctx.log.warn('revocation broadcast failed', describeError(error)),
-    )
+    this.listener.announceEnded(ended)
   }
 
   private closeEndedSockets(ended: Ended) {
@@ -286,83 +218,10 @@ export class RealtimeHub {
     for (const ws of this.sockets) if (ws.data.expiresAt <= now) ws.close(4401, 'token_expired')
   }
 
-  // The LISTEN channel
-
-  /** Signals are handled one at a time, in arrival (commit) order, read-backs included. */
-  private enqueue(task: () => Promise<void> | void) {
-    this.chain = this.chain.then(task).catch((error: unknown) => {
-      this.ctx.log.error('realtime signal failed', describeError(error))
-    })
-  }
-
-  private listening() {
-    this.listens += 1
-    // The first LISTEN starts from now; after a reconnect, whatever committed meanwhile is read.
-    if (this.listens > 1) {
-      this.ctx.log.warn('realtime listener reconnected; catching up', { since: this.lastAt })
-      this.enqueue(() => this.catchUp())
-    }
-  }
-
-  private async receive(payload: string) {
-    let signal: Signal
-    try {
-      signal = JSON.parse(payload) as Signal
-    } catch {
-      return
-    }
-    if (signal.k === 'e') {
-      const event =
-        signal.d === undefined
-          ? await selectEvent(this.ctx.sql, signal.id)
-          : ({
-              id: signal.id,
-              project_id: signal.p,
-              event: signal.e,
-              data: signal.d,
-              at: signal.at,
-            } as EventRow)
-      if (event) this.deliver(event)
-    } else if (signal.k === 'n') {
-      const data = signal.d ?? (await this.readNotification(signal.id))
-      if (data)
-        this.server?.publish(userTopic(signal.u), JSON.stringify({ type: 'notification', data }))
-    } else if (signal.k === 'b') {
-      if (signal.o === this.origin) this.barriers.get(signal.b)?.()
-    } else if (signal.k !== 'h' && signal.o !== this.origin) {
-      const ended: Ended =
-        signal.k === 's'
-          ? { sessionId: signal.s }
-          : { userId: signal.u, keepSessionId: signal.keep ?? undefined }
-      this.sessions.applyRemote(ended)
-      this.closeEndedSockets(ended)
-    }
-  }
-
-  private async readNotification(id: string) {
-    const row = await selectNotification(this.ctx.sql, id)
-    if (!row) return undefined
-    const { user_id: _, ...data } = row
-    return data
-  }
-
-  /** Reads what committed while the listener was away; events already delivered are skipped. */
-  private async catchUp() {
-    const from = new Date(Date.parse(this.lastAt ?? new Date().toISOString()) - CATCH_UP_MARGIN_MS)
-    let after = 0
-    for (;;) {
-      const rows = await selectEventsSince(this.ctx.sql, from.toISOString(), after, CATCH_UP_PAGE)
-      for (const event of rows) this.deliver(event)
-      if (rows.length < CATCH_UP_PAGE) return
-      after = (rows.at(-1) as EventRow).id
-    }
-  }
-
   /** Publishes a committed event to its topic once, in the project's id order. */
   deliver(event: EventRow) {
     if (this.delivered.has(event.id)) return
     remember(this.delivered, event.id, REMEMBERED_EVENTS)
-    this.lastAt = event.at
     const topic = projectTopic(event.project_id)
     const last = this.lastSeen.get(event.project_id) ?? 0
     if (event.id < last) {
