@@ -12,7 +12,6 @@ import { attachmentRoutes } from './modules/attachments/routes'
 import { authGuard, requestAuthenticator } from './modules/auth/guard'
 import { createPasswordHasher } from './modules/auth/passwords'
 import { authRoutes } from './modules/auth/routes'
-import { SessionCache } from './modules/auth/session-cache'
 import { createAccessTokens } from './modules/auth/tokens'
 import { commentRoutes } from './modules/comments/routes'
 import { healthRoutes } from './modules/health/routes'
@@ -22,6 +21,8 @@ import { projectRoutes } from './modules/projects/routes'
 import { taskRoutes } from './modules/tasks/routes'
 import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
+import { AnnouncingSessionCache, createRealtime, websocketLimits } from './realtime'
+import { eventRoutes } from './realtime/routes'
 
 export type AppDeps = { config: Config; db: Database; log: Logger; jwtSecret: string }
 
@@ -32,10 +33,12 @@ const DESCRIPTION = `Task-management REST API.
   invalid field in \`errors\` and never repeat the submitted value.
 * Authenticate with \`Authorization: Bearer <access_token>\` from /api/v1/auth/login.
   Access tokens live ACCESS_TOKEN_TTL seconds (default 900); refresh tokens are single use.
-* Every response carries \`X-Request-Id\` (a valid incoming one is echoed).`
+* Every response carries \`X-Request-Id\` (a valid incoming one is echoed).
+* Real time: the WebSocket \`/ws\` is described in AsyncAPI 3 at [/docs/asyncapi.json](/docs/asyncapi.json).`
 
 /** Builds the Elysia app; the caller owns the database and the listening socket. */
 export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
+  const sessions = new AnnouncingSessionCache(config.sessionCacheTtlMs)
   const ctx: AppContext = {
     config,
     sql: db.sql,
@@ -46,8 +49,9 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
       queueMax: config.passwordHashQueueMax,
       waitMs: config.passwordHashWaitMs,
     }),
-    sessions: new SessionCache(config.sessionCacheTtlMs),
+    sessions,
   }
+  const realtime = await createRealtime(ctx, db, sessions)
   const authenticateRequest = requestAuthenticator(ctx)
   const guard = authGuard(authenticateRequest)
   // Guarded routes authenticate before their body is read (and again, from the same promise,
@@ -57,7 +61,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     guarded ??= guardedRoutes(app.routes)
     return guarded.has(`${request.method} ${route}`) ? authenticateRequest(request) : undefined
   }
-  const app = new Elysia()
+  const app = new Elysia({ websocket: websocketLimits(config) })
     .use(httpBasics(config, log, beforeBody))
     .use(cors(config.corsOrigins))
     .use(
@@ -74,6 +78,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
           { name: 'Comments', description: 'Comments on tasks, with @mentions' },
           { name: 'Attachments', description: 'Files attached to tasks' },
           { name: 'Notifications', description: 'The caller’s notifications' },
+          { name: 'Events', description: 'The WebSocket’s project event feed, over HTTP' },
         ],
         components: {
           securitySchemes: {
@@ -83,6 +88,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
       }),
     )
     .use(healthRoutes(db))
+    .use(realtime.plugin)
     .group('/api/v1', (api) =>
       api
         .use(authRoutes(ctx, guard))
@@ -94,6 +100,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
         .use(commentRoutes(ctx, guard))
         .use(attachmentRoutes(ctx, guard))
         .use(notificationRoutes(ctx, guard))
+        .use(eventRoutes(ctx, guard))
         .use(taskRoutes(ctx, guard)),
     )
   return app

@@ -52,6 +52,17 @@ const EnvSchema = t.Object({
   MAX_UPLOAD_BYTES: t.Optional(
     t.Integer({ minimum: 1, maximum: 134_217_728 - MULTIPART_FRAMING_BYTES }),
   ),
+  EVENTS_RETENTION_HOURS: t.Integer({ minimum: 1, maximum: 8_760, default: 24 }),
+  EVENTS_RETENTION_PER_PROJECT: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000 }),
+  WS_MAX_PAYLOAD_BYTES: t.Integer({ minimum: 256, maximum: 1_048_576, default: 4_096 }),
+  WS_BACKPRESSURE_LIMIT_BYTES: t.Integer({
+    minimum: 1_024,
+    maximum: 67_108_864,
+    default: 1_048_576,
+  }),
+  WS_IDLE_TIMEOUT_S: t.Integer({ minimum: 1, maximum: 960, default: 120 }),
+  WS_MAX_SOCKETS_PER_USER: t.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+  WS_MAX_SUBSCRIPTIONS: t.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -88,6 +99,16 @@ export type Config = {
   shutdownTimeoutMs: number
   uploadDir: string
   maxUploadBytes: number
+  /** Events kept for replay, and the limits of each WebSocket. */
+  realtime: {
+    retentionHours: number
+    retentionPerProject: number
+    maxPayloadBytes: number
+    backpressureLimitBytes: number
+    idleTimeoutSeconds: number
+    maxSocketsPerUser: number
+    maxSubscriptions: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -179,6 +200,15 @@ function toConfig(env: Env): Config {
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     uploadDir: env.UPLOAD_DIR ?? join(env.DATA_DIR, 'uploads'),
     maxUploadBytes: env.MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
+    realtime: {
+      retentionHours: env.EVENTS_RETENTION_HOURS,
+      retentionPerProject: env.EVENTS_RETENTION_PER_PROJECT,
+      maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
+      backpressureLimitBytes: env.WS_BACKPRESSURE_LIMIT_BYTES,
+      idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_S,
+      maxSocketsPerUser: env.WS_MAX_SOCKETS_PER_USER,
+      maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
+    },
   }
 }
 

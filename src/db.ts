@@ -3,6 +3,7 @@ import postgres from 'postgres'
 import init from '../sql/0001_init.sql' with { type: 'text' }
 import projects from '../sql/0002_projects.sql' with { type: 'text' }
 import tasks from '../sql/0003_tasks.sql' with { type: 'text' }
+import events from '../sql/0005_events.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
@@ -18,8 +19,16 @@ export type Database = {
   pglite?: PGlite
   /** True when the database answers `select 1` within the timeout. */
   ping(timeoutMs?: number): Promise<boolean>
+  /** LISTEN on `channel`; `onListen` runs each time the listening connection is (re)established. */
+  listen: Listen
   close(): Promise<void>
 }
+
+export type Listen = (
+  channel: string,
+  onNotify: (payload: string) => void,
+  onListen?: () => void,
+) => Promise<{ unlisten(): Promise<void> }>
 
 type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir' | 'db'>
 
@@ -60,9 +69,12 @@ export async function openDatabase(
   }
   if (config.databaseUrl) {
     const sql = postgres(config.databaseUrl, options)
-    return wrap(sql, 'postgres', async () => {})
+    // One dedicated connection per process, reconnected (and `onListen` run again) by postgres.js.
+    const listen: Listen = (channel, onNotify, onListen) => sql.listen(channel, onNotify, onListen)
+    return wrap(sql, 'postgres', async () => {}, listen)
   }
   const server = await startEmbeddedPostgres(embedded)
+  const listeners = new Map<string, Set<(payload: string) => void>>()
   // PGlite is one session: a single connection avoids the socket server's multiplexing faults.
   const sql = postgres({
     ...options,
@@ -71,14 +83,35 @@ export async function openDatabase(
     database: 'postgres',
     username: 'postgres',
     max: 1,
+    // PGlite is one session, so a NOTIFY comes back on this very connection after its commit
+    // (postgres.js reads `onnotify`, though its types leave it out).
+    ...({
+      onnotify: (channel: string, payload: string) => {
+        for (const fn of listeners.get(channel) ?? []) fn(payload)
+      },
+    } as object),
   })
-  return { ...wrap(sql, 'embedded', () => server.stop()), pglite: server.pglite }
+  const listen: Listen = async (channel, onNotify, onListen) => {
+    const fns = listeners.get(channel) ?? new Set()
+    listeners.set(channel, fns.add(onNotify))
+    // The session, and with it the LISTEN, outlives postgres.js reconnecting to the socket.
+    await sql`listen ${sql(channel)}`
+    onListen?.()
+    return { unlisten: async () => void fns.delete(onNotify) }
+  }
+  return { ...wrap(sql, 'embedded', () => server.stop(), listen), pglite: server.pglite }
 }
 
-function wrap(sql: Sql, mode: Database['mode'], stopServer: () => Promise<void>): Database {
+function wrap(
+  sql: Sql,
+  mode: Database['mode'],
+  stopServer: () => Promise<void>,
+  listen: Listen,
+): Database {
   return {
     sql,
     mode,
+    listen,
     async ping(timeoutMs = 2_000) {
       let timer: Timer | undefined
       const timeout = new Promise<false>((done) => {
@@ -106,6 +139,7 @@ export const migrations = [
   { version: 1, name: '0001_init', text: init },
   { version: 2, name: '0002_projects', text: projects },
   { version: 3, name: '0003_tasks', text: tasks },
+  { version: 5, name: '0005_events', text: events },
 ]
 
 // Any fixed 64-bit key shared by every instance; it serialises concurrent migrators.

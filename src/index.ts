@@ -54,6 +54,8 @@ async function main() {
     if (stopping) return
     stopping = true
     log.info('shutting down', { signal })
+    // Bun's graceful stop waits for open WebSockets forever: close them first (1001, going away).
+    await app.decorator.realtime.stop()
     // Stop accepting; in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then are cut.
     const drained = app.server?.stop(false)
     const timedOut = await Promise.race([

@@ -9,7 +9,7 @@ export class HttpProblem extends Error {
     readonly status: number,
     readonly title: string,
     readonly detail?: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; code?: string } = {},
   ) {
     super(detail ?? title)
   }
@@ -47,6 +47,7 @@ export const Problem = t.Object(
     status: t.Integer(),
     detail: t.Optional(t.String()),
     request_id: t.String(),
+    code: t.Optional(t.String({ description: 'Machine-readable reason, e.g. `replay_gap`' })),
     errors: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
   },
   { description: 'RFC 9457 problem details' },
@@ -56,7 +57,12 @@ export function problemResponse(
   status: number,
   title: string,
   requestId: string,
-  extra: { detail?: string; errors?: FieldError[]; headers?: Record<string, string> } = {},
+  extra: {
+    detail?: string
+    errors?: FieldError[]
+    headers?: Record<string, string>
+    code?: string
+  } = {},
 ): Response {
   const body = {
     type: 'about:blank',
@@ -64,6 +70,7 @@ export function problemResponse(
     status,
     ...(extra.detail ? { detail: extra.detail } : {}),
     request_id: requestId,
+    ...(extra.code ? { code: extra.code } : {}),
     ...(extra.errors ? { errors: extra.errors } : {}),
   }
   return new Response(JSON.stringify(body), {

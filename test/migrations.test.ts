@@ -34,7 +34,8 @@ describe('migrations', () => {
       .filter((f) => f.endsWith('.sql'))
       .sort()
     expect(migrations.map((m) => `${m.name}.sql`)).toEqual(files)
-    expect(migrations.map((m) => m.version)).toEqual(files.map((_, i) => i + 1))
+    // Each version is its file's number; numbers are reserved per issue, so one may be missing.
+    expect(migrations.map((m) => m.version)).toEqual(files.map((f) => Number(f.slice(0, 4))))
   })
 
   it('apply once when two instances migrate at the same time', async () => {

@@ -1,6 +1,7 @@
 import type { AppContext, Principal } from '../../context'
 import type { Executor } from '../../db'
 import { forbidden, notFound } from '../../problems'
+import { announceNotifications, recordEvent } from '../../realtime/events'
 import { cursorPagination, decodeCursor, pageOf } from '../../shared/keyset'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
@@ -63,6 +64,11 @@ export async function addComment(
       details: { task_id: taskId },
     })
     await notifyAboutComment(tx, access.projectId, comment, { mentionsOnly: false })
+    await recordEvent(tx, {
+      project_id: access.projectId,
+      event: 'comment.created',
+      data: { comment, task_id: taskId, actor_id: principal.userId },
+    })
     return comment
   })
 }
@@ -165,5 +171,5 @@ async function notifyAboutComment(
         entity_id: comment.task_id,
       })
     }
-  await insertNotifications(tx, rows)
+  await announceNotifications(tx, await insertNotifications(tx, rows))
 }

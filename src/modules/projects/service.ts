@@ -1,5 +1,6 @@
 import type { AppContext, Principal } from '../../context'
 import { forbidden, invalid, notFound } from '../../problems'
+import { recordEvent } from '../../realtime/events'
 import { pagination } from '../../shared/model'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
@@ -127,6 +128,11 @@ export async function updateProject(
       entity_type: 'project',
       entity_id: projectId,
       details,
+    })
+    await recordEvent(tx, {
+      project_id: projectId,
+      event: 'project.updated',
+      data: { project: after, changes: details, actor_id: principal.userId },
     })
   })
   return getProject(ctx, principal, projectId)

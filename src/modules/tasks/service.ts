@@ -1,6 +1,7 @@
 import type { AppContext, Principal } from '../../context'
 import type { Executor } from '../../db'
 import { forbidden, HttpProblem, invalid, notFound } from '../../problems'
+import { announceNotifications, recordEvent } from '../../realtime/events'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { removeTaskFiles } from '../attachments/storage'
@@ -73,7 +74,15 @@ export async function createTask(ctx: AppContext, principal: Principal, input: C
       entity_id: task.id,
       details: { title: task.title },
     })
-    await insertNotifications(tx, notificationsFor(principal.userId, undefined, task))
+    await announceNotifications(
+      tx,
+      await insertNotifications(tx, notificationsFor(principal.userId, undefined, task)),
+    )
+    await recordEvent(tx, {
+      project_id: task.project_id,
+      event: 'task.created',
+      data: { task, actor_id: principal.userId },
+    })
     return task
   })
 }
@@ -152,7 +161,15 @@ export async function changeTask(
       entity_id: after.id,
       details: diff,
     })
-    await insertNotifications(tx, notificationsFor(principal.userId, before, after))
+    await announceNotifications(
+      tx,
+      await insertNotifications(tx, notificationsFor(principal.userId, before, after)),
+    )
+    await recordEvent(tx, {
+      project_id: after.project_id,
+      event: action,
+      data: { task: after, changes: diff, actor_id: principal.userId },
+    })
     return after
   })
 }
@@ -184,6 +201,11 @@ export async function deleteTask(
       entity_type: 'task',
       entity_id: id,
       details: { title: current.title },
+    })
+    await recordEvent(tx, {
+      project_id: current.project_id,
+      event: 'task.deleted',
+      data: { task_id: id, title: current.title, actor_id: principal.userId },
     })
     return current.project_id
   })

@@ -1,6 +1,7 @@
 import type { AppContext, Principal } from '../../../context'
 import type { Executor } from '../../../db'
 import { conflict, forbidden, invalid, notFound } from '../../../problems'
+import { announceNotifications, recordEvent } from '../../../realtime/events'
 import { pagination } from '../../../shared/model'
 import { insertActivity } from '../../activity/queries'
 import { canManageMember, isAdmin, type ProjectRole } from '../../authz/policy'
@@ -72,7 +73,7 @@ export async function addMember(
     })
     if (input.user_id !== principal.userId) {
       const name = await selectProjectName(tx, projectId)
-      await insertNotifications(tx, [
+      const stored = await insertNotifications(tx, [
         {
           user_id: input.user_id,
           type: 'project_member_added',
@@ -82,8 +83,15 @@ export async function addMember(
           entity_id: projectId,
         },
       ])
+      await announceNotifications(tx, stored)
     }
-    return (await selectMember(tx, projectId, input.user_id)) as Member
+    const member = (await selectMember(tx, projectId, input.user_id)) as Member
+    await recordEvent(tx, {
+      project_id: projectId,
+      event: 'member.added',
+      data: { member, actor_id: principal.userId },
+    })
+    return member
   })
 }
 
@@ -185,6 +193,17 @@ export async function removeMember(
       entity_type: 'member',
       entity_id: userId,
       details: { user_id: userId, role: current, left: self, unassigned_tasks: unassigned },
+    })
+    await recordEvent(tx, {
+      project_id: projectId,
+      event: 'member.removed',
+      data: {
+        user_id: userId,
+        role: current,
+        left: self,
+        unassigned_tasks: unassigned,
+        actor_id: principal.userId,
+      },
     })
   })
 }

@@ -1,0 +1,239 @@
+import { Value } from '@sinclair/typebox/value'
+import { Elysia, t } from 'elysia'
+import type { AppContext } from '../context'
+import { describeError } from '../logger'
+import { authenticate } from '../modules/auth/service'
+import { authorizeProject } from '../modules/authz/service'
+import { HttpProblem, Problem } from '../problems'
+import { problems } from '../shared/docs'
+import {
+  type PendingSubscription,
+  type RealtimeHub,
+  type Socket,
+  type SocketData,
+  send,
+} from './hub'
+import { ClientMessage, PROJECT_TOPIC } from './model'
+import { selectEventsAfter, selectPrunedThrough } from './queries'
+
+const REPLAY_PAGE = 500
+const MESSAGES_PER_SECOND = 20
+
+const tooManySockets = (max: number) =>
+  new HttpProblem(429, 'Too many requests', `At most ${max} open WebSockets per user`, {
+    headers: { 'retry-after': '30' },
+  })
+const upgradeRequired = () =>
+  new HttpProblem(426, 'Upgrade required', 'Connect to /ws with a WebSocket client', {
+    headers: { upgrade: 'websocket' },
+  })
+
+/** The access token of an upgrade: the Authorization header, or `access_token` for browsers. */
+function bearerOf(request: Request): string | null {
+  const header = request.headers.get('authorization')
+  if (header) return header
+  const token = new URL(request.url).searchParams.get('access_token')
+  return token ? `Bearer ${token}` : null
+}
+
+/** The `exp` of a token whose signature was already verified, as epoch milliseconds. */
+function expiryOf(bearer: string): number {
+  const payload = bearer.slice(7).split('.')[1] ?? ''
+  try {
+    const exp = (
+      JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown }
+    ).exp
+    return typeof exp === 'number' ? exp * 1000 : Date.now()
+  } catch {
+    return Date.now()
+  }
+}
+
+/** `/ws`: authenticated at the upgrade (401 before any 101), then JSON frames both ways. */
+export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
+  const limits = ctx.config.realtime
+  const handlers: Pick<SocketData, 'open' | 'message' | 'drain' | 'close'> = {
+    open: (ws) => hub.opened(ws),
+    message: (ws, raw) => {
+      if (overRate(ws)) return
+      received(ws, raw).catch((error: unknown) =>
+        ctx.log.error('websocket message failed', describeError(error)),
+      )
+    },
+    drain: (ws) => hub.drained(ws),
+    close: (ws) => hub.closed(ws),
+  }
+
+  /** At most MESSAGES_PER_SECOND messages a second: past it an error, far past it a close. */
+  function overRate(ws: Socket) {
+    const now = Date.now()
+    const rate = ws.data.rate
+    if (now - rate.since >= 1_000) {
+      rate.since = now
+      rate.count = 0
+    }
+    rate.count += 1
+    if (rate.count > MESSAGES_PER_SECOND * 5) ws.close(1008, 'too_many_messages')
+    else if (rate.count === MESSAGES_PER_SECOND + 1)
+      send(ws, {
+        type: 'error',
+        code: 'rate_limited',
+        message: `At most ${MESSAGES_PER_SECOND} messages a second; the others are dropped`,
+      })
+    return rate.count > MESSAGES_PER_SECOND
+  }
+
+  async function received(ws: Socket, raw: string | Buffer) {
+    let message: unknown
+    try {
+      message = typeof raw === 'string' ? JSON.parse(raw) : undefined
+    } catch {
+      message = undefined
+    }
+    if (!Value.Check(ClientMessage, message)) {
+      send(ws, {
+        type: 'error',
+        code: 'invalid_message',
+        message:
+          'Send a JSON text frame: {type:"subscribe", topic:"project:<id>", since?}, {type:"unsubscribe", topic} or {type:"ping"}',
+      })
+      return
+    }
+    if (message.type === 'ping') {
+      send(ws, { type: 'pong' })
+      return
+    }
+    // Topics are published with lower-case ids, as PostgreSQL prints them.
+    const topic = message.topic.toLowerCase()
+    if (message.type === 'unsubscribe') hub.unsubscribe(ws, topic)
+    else await subscribe(ws, topic, message.since)
+  }
+
+  async function subscribe(ws: Socket, topic: string, since: number | undefined) {
+    if (ws.data.topics.has(topic)) {
+      send(ws, { type: 'subscribed', topic })
+      return
+    }
+    if (ws.data.topics.size >= limits.maxSubscriptions) {
+      send(ws, {
+        type: 'error',
+        code: 'subscription_limit',
+        message: `At most ${limits.maxSubscriptions} subscriptions per socket`,
+      })
+      return
+    }
+    const projectId = (PROJECT_TOPIC.exec(topic) as RegExpExecArray)[1] as string
+    ws.data.topics.add(topic)
+    // Registered before anything is read, so live events from here on wait for the replay.
+    const entry = hub.beginSubscription(ws, topic)
+    try {
+      await authorizeProject(ctx.sql, ws.data.principal, projectId, 'project.read')
+      const replayed = await replay(ws, entry, topic, projectId, since)
+      let completed = false
+      const complete = () => {
+        completed = hub.completeSubscription(entry, topic, replayed)
+      }
+      // A replayed event may still have its NOTIFY on the way: the socket joins the topic only
+      // once the hub has handled every NOTIFY committed before now, so none comes twice.
+      if (replayed > 0) await hub.afterBarrier(complete)
+      else complete()
+      if (entry.revoked)
+        throw new HttpProblem(403, 'Forbidden', 'You were removed from the project')
+      if (!completed) ws.data.topics.delete(topic)
+    } catch (error) {
+      hub.cancelSubscription(entry, topic)
+      ws.data.topics.delete(topic)
+      refuse(ws, topic, error)
+    }
+  }
+
+  /** Sends `subscribed`, then the kept events after `since`, paced by the socket's drain. */
+  async function replay(
+    ws: Socket,
+    entry: PendingSubscription,
+    topic: string,
+    projectId: string,
+    since: number | undefined,
+  ): Promise<number> {
+    const prunedThrough = since === undefined ? 0 : await selectPrunedThrough(ctx.sql, projectId)
+    send(ws, { type: 'subscribed', topic })
+    // Without `since`, every live event that arrived since the subscribe began is sent.
+    if (since === undefined) return 0
+    if (since < prunedThrough) {
+      send(ws, {
+        type: 'error',
+        code: 'replay_gap',
+        message: `Events after ${since} are no longer kept; refetch the project, then subscribe without since`,
+      })
+      return 0
+    }
+    let last = since
+    for (;;) {
+      const rows = await selectEventsAfter(ctx.sql, projectId, last, REPLAY_PAGE)
+      for (const event of rows) {
+        if (entry.revoked || entry.cancelled || ws.data.closed) return last
+        ws.send(
+          JSON.stringify({
+            type: 'event',
+            topic,
+            id: event.id,
+            event: event.event,
+            data: event.data,
+            at: event.at,
+          }),
+        )
+        last = event.id
+        if (ws.getBufferedAmount() > limits.backpressureLimitBytes / 2) await hub.waitForDrain(ws)
+      }
+      if (rows.length < REPLAY_PAGE) return last
+    }
+  }
+
+  function refuse(ws: Socket, topic: string, error: unknown) {
+    if (error instanceof HttpProblem && (error.status === 403 || error.status === 404)) {
+      send(ws, {
+        type: 'error',
+        code: error.status === 403 ? 'forbidden' : 'not_found',
+        message: `${error.detail ?? error.title} (${topic})`,
+      })
+      return
+    }
+    ctx.log.error('subscribe failed', { topic, error: String(error) })
+    send(ws, { type: 'error', code: 'internal', message: 'The subscription failed; try again' })
+  }
+
+  return new Elysia({ name: 'realtime-socket' }).get(
+    '/ws',
+    async ({ request, server }) => {
+      const bearer = bearerOf(request)
+      const principal = await authenticate(ctx, bearer)
+      if (hub.socketCount(principal.userId) >= limits.maxSocketsPerUser)
+        throw tooManySockets(limits.maxSocketsPerUser)
+      const data: SocketData = {
+        ...handlers,
+        userId: principal.userId,
+        sessionId: principal.sessionId,
+        principal,
+        expiresAt: expiryOf(bearer as string),
+        topics: new Set(),
+        closed: false,
+        rate: { since: 0, count: 0 },
+      }
+      hub.server ??= server as NonNullable<typeof hub.server>
+      if (!server?.upgrade(request, { data })) throw upgradeRequired()
+    },
+    {
+      // 101 Switching Protocols has no body; what follows is described at /docs/asyncapi.json.
+      response: {
+        ...problems(401, 429),
+        426: t.Composite([Problem], { description: 'Not a WebSocket upgrade' }),
+      },
+      detail: {
+        tags: ['Operations'],
+        summary: 'WebSocket: live events and notifications',
+        description:
+          'Upgrade to a WebSocket (101). Authenticate with `Authorization: Bearer` or, from browsers, `?access_token=`; a bad, expired or revoked token answers 401 before any upgrade. The protocol is described in AsyncAPI 3 at `/docs/asyncapi.json`.',
+      },
+    },
+  )
+}
