@@ -191,21 +191,31 @@ const isProblemSchema = (s: unknown) =>
       ['type', 'title', 'status', 'request_id'].every((k) => k in (s.properties as Json))))
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' }
-const PROBLEM_MEMBERS = new Set(['type', 'title', 'status', 'detail', 'request_id', 'errors'])
+// The members of the Problem component itself, read from its schema.
+const PROBLEM_MEMBERS = new Set(Object.keys(Problem.properties))
 
 /** A problem body: the Problem component, or Problem plus the members it adds (a `code` ...). */
 function problemRef(schema: Json, clean: (s: unknown) => unknown): Json {
   const properties = isObject(schema.properties) ? schema.properties : {}
-  const extra = Object.keys(properties).filter((k) => !PROBLEM_MEMBERS.has(k))
-  if (extra.length === 0) return PROBLEM_REF
-  const required = (Array.isArray(schema.required) ? schema.required : []).filter((k) =>
-    extra.includes(k as string),
+  const required = new Set(Array.isArray(schema.required) ? schema.required : [])
+  // A member the Problem lacks, or one this body narrows (a const `code`) or makes required.
+  const extra = Object.keys(properties).filter(
+    (k) =>
+      !PROBLEM_MEMBERS.has(k) ||
+      (required.has(k) && !(Problem.required as string[] | undefined)?.includes(k)) ||
+      (isObject(properties[k]) && ('const' in properties[k] || 'enum' in properties[k])),
   )
+  if (extra.length === 0) return PROBLEM_REF
+  const extraRequired = [...required].filter((k) => extra.includes(k as string))
   const members = Object.fromEntries(extra.map((k) => [k, clean(properties[k])]))
   return {
     allOf: [
       PROBLEM_REF,
-      { type: 'object', properties: members, ...(required.length ? { required } : {}) },
+      {
+        type: 'object',
+        properties: members,
+        ...(extraRequired.length ? { required: extraRequired } : {}),
+      },
     ],
   }
 }

@@ -16,6 +16,8 @@ const MATRICES: [RegExp, string][] = [
   [/^\/api\/v1\/notifications/, 'test/access-matrix-7c.test.ts'],
   [/^\/api\/v1\/(projects|admin)|^\/api\/v1\/tasks\/:id\/activity$/, 'test/projects.test.ts'],
   [/^\/api\/v1\/tasks/, 'test/tasks.test.ts'],
+  // Members only (outsider 403, viewer reads), upgrade refused without a live token.
+  [/^\/api\/v1\/events$|^\/ws$/, 'test/realtime.test.ts'],
   // The caller's own account and sessions, and public profiles: no project, no other owner.
   [/^\/api\/v1\/(auth|users)(\/|$)/, 'test/auth.test.ts, test/users.test.ts'],
   [/^\/(health|docs)(\/|$)/, 'public: test/health-docs.test.ts'],
