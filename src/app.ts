@@ -1,3 +1,4 @@
+import './formats'
 import { Elysia } from 'elysia'
 import pkg from '../package.json'
 import type { Config } from './config'
