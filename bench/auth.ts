@@ -9,14 +9,15 @@
  * every loop is bounded in time. Also checks that a wrong password and an unknown email take
  * about the same time (login must not reveal which emails exist).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { arg, listening, load as loadFor, rssMiB } from './lib'
 
-const arg = (name: string, fallback: number) =>
-  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const SECONDS = arg('seconds', 5)
 const CONNECTIONS = arg('connections', 16)
+const load = (name: string, request: () => Promise<Response>) =>
+  loadFor(name, request, { seconds: SECONDS, connections: CONNECTIONS })
 
 const dataDir = mkdtempSync(join(tmpdir(), 'taskapi-bench-'))
 const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')], {
@@ -66,27 +67,6 @@ try {
   rmSync(dataDir, { recursive: true, force: true })
 }
 
-/** Runs `request` on CONNECTIONS loops for SECONDS; latency percentiles over every response. */
-async function load(name: string, request: () => Promise<Response>) {
-  const latencies: number[] = []
-  let errors = 0
-  const until = performance.now() + SECONDS * 1000
-  const loop = async () => {
-    while (performance.now() < until) {
-      const start = performance.now()
-      const res = await request()
-      await res.arrayBuffer()
-      latencies.push(performance.now() - start)
-      if (res.status >= 400) errors++
-    }
-  }
-  await Promise.all(Array.from({ length: CONNECTIONS }, loop))
-  latencies.sort((a, b) => a - b)
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
-  return { name, rps: latencies.length / SECONDS, p50: at(0.5), p99: at(0.99), errors }
-}
-
 /** Interleaves wrong-password and unknown-email logins one at a time; compares the medians. */
 async function loginTiming() {
   const known: number[] = []
@@ -123,28 +103,4 @@ async function json(method: string, path: string, body: unknown) {
   const res = await post(path, body)
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
   return (await res.json()) as Record<string, unknown>
-}
-
-async function listening(stdout: ReadableStream<Uint8Array>) {
-  const decoder = new TextDecoder()
-  let seen = ''
-  const reader = stdout.getReader()
-  while (true) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`server exited: ${seen}`)
-    seen += decoder.decode(value)
-    const port = /"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/.exec(seen)?.[1]
-    if (port) {
-      // Keep draining the server's log so its pipe never fills up.
-      void (async () => {
-        while (!(await reader.read()).done) {}
-      })()
-      return `http://127.0.0.1:${port}`
-    }
-  }
-}
-
-function rssMiB(pid: number) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
 }

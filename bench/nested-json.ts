@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { listening } from './lib'
 
 const option = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
@@ -43,10 +44,10 @@ const attack = async () => {
   return { ms: performance.now() - start, status: res.status }
 }
 
-let port = 0
-const base = () => `http://127.0.0.1:${port}`
+let url = ''
+const base = () => url
 try {
-  port = await waitForPort()
+  url = await listening(server.stdout)
   const singles = []
   for (let i = 0; i < 5; i++) singles.push(await attack())
   const health: number[] = []
@@ -76,22 +77,4 @@ try {
   server.kill('SIGTERM')
   await server.exited
   rmSync(dataDir, { recursive: true, force: true })
-}
-
-async function waitForPort() {
-  const decoder = new TextDecoder()
-  let seen = ''
-  const reader = server.stdout.getReader()
-  for (;;) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`server exited: ${seen}`)
-    seen += decoder.decode(value)
-    const found = /"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/.exec(seen)?.[1]
-    if (found) {
-      void (async () => {
-        while (!(await reader.read()).done) {}
-      })()
-      return Number(found)
-    }
-  }
 }

@@ -21,12 +21,13 @@ import {
   type TaskFilter,
   type TaskOrder,
 } from '../src/modules/tasks/list-queries'
+import { arg, freePort, healthy, listening, load as loadFor, register } from './lib'
 
-const arg = (name: string, fallback: number) =>
-  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const TASKS = arg('tasks', 100_000)
 const SECONDS = arg('seconds', 5)
 const CONNECTIONS = arg('connections', 16)
+const load = (name: string, request: () => Promise<Response>) =>
+  loadFor(name, request, { seconds: SECONDS, connections: CONNECTIONS })
 const BATCH = 10_000
 const DB_NAME = 'taskapi_bench'
 // Titles and descriptions are drawn from this vocabulary, so a two-word search matches a few %.
@@ -127,26 +128,6 @@ try {
   await admin.end({ timeout: 5 })
 }
 
-function freePort() {
-  const probe = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() })
-  const port = probe.port
-  probe.stop(true)
-  return port
-}
-
-async function healthy(base: string) {
-  const until = Date.now() + 30_000
-  while (Date.now() < until) {
-    const ok = await fetch(`${base}/health`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) return
-    await Bun.sleep(200)
-  }
-  throw new Error('the server did not become healthy within 30 s')
-}
-
 function spawn(cmd: string[], env: Record<string, string>) {
   const child = Bun.spawn(cmd, {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
@@ -155,21 +136,6 @@ function spawn(cmd: string[], env: Record<string, string>) {
   })
   processes.push(child)
   return child
-}
-
-async function register(base: string, username: string) {
-  const res = await fetch(`${base}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email: `${username}@example.com`,
-      username,
-      password: 'bench password 1',
-    }),
-  })
-  if (res.status !== 201) throw new Error(`register ${username}: ${res.status} ${await res.text()}`)
-  const body = (await res.json()) as { access_token: string; user: { id: string } }
-  return { token: body.access_token, userId: body.user.id }
 }
 
 /** One project of TASKS tasks in batches of BATCH rows, each batch one `unnest` insert. */
@@ -239,44 +205,4 @@ async function expectOk(response: Promise<Response>) {
   const res = await response
   if (!res.ok) throw new Error(`warm-up answered ${res.status}: ${await res.text()}`)
   await res.arrayBuffer()
-}
-
-/** Runs `request` on CONNECTIONS loops for SECONDS; latency percentiles over every response. */
-async function load(name: string, request: () => Promise<Response>) {
-  const latencies: number[] = []
-  let errors = 0
-  const until = performance.now() + SECONDS * 1000
-  const loop = async () => {
-    while (performance.now() < until) {
-      const start = performance.now()
-      const res = await request()
-      await res.arrayBuffer()
-      latencies.push(performance.now() - start)
-      if (res.status >= 400) errors++
-    }
-  }
-  await Promise.all(Array.from({ length: CONNECTIONS }, loop))
-  latencies.sort((a, b) => a - b)
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
-  return { name, rps: latencies.length / SECONDS, p50: at(0.5), p99: at(0.99), errors }
-}
-
-async function listening(stdout: ReadableStream<Uint8Array>, pattern: RegExp) {
-  const decoder = new TextDecoder()
-  let seen = ''
-  const reader = stdout.getReader()
-  while (true) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`process exited: ${seen}`)
-    seen += decoder.decode(value)
-    const port = pattern.exec(seen)?.[1]
-    if (port) {
-      // Keep draining the child's output so its pipe never fills up.
-      void (async () => {
-        while (!(await reader.read()).done) {}
-      })()
-      return `http://127.0.0.1:${port}`
-    }
-  }
 }

@@ -14,9 +14,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { arg, freePort, healthy, register } from './lib'
 
-const arg = (name: string, fallback: number) =>
-  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const UPDATES = arg('updates', 100)
 const IDLE = arg('idle', 10_000)
 const DB_NAME = 'taskapi_bench_ws'
@@ -50,8 +49,8 @@ const base = `http://127.0.0.1:${port}`
 const sockets: WebSocket[] = []
 
 try {
-  await healthy()
-  const { token } = await register('bench')
+  await healthy(base)
+  const { token } = await register(base, 'bench')
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
   const project = (await (
     await fetch(`${base}/api/v1/projects`, {
@@ -153,35 +152,4 @@ function rssMb() {
   const status = readFileSync(`/proc/${server.pid}/status`, 'utf8')
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
   return (kb / 1024).toFixed(0)
-}
-
-function freePort() {
-  const probe = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() })
-  const free = probe.port
-  probe.stop(true)
-  return free
-}
-
-async function healthy() {
-  const until = Date.now() + 30_000
-  while (Date.now() < until) {
-    const ok = await fetch(`${base}/health`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) return
-    await Bun.sleep(200)
-  }
-  throw new Error('the server did not become healthy within 30 s')
-}
-
-async function register(username: string) {
-  const res = await fetch(`${base}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: `${username}@example.com`, username, password: 'bench pass 1' }),
-  })
-  if (res.status !== 201) throw new Error(`register ${username}: ${res.status} ${await res.text()}`)
-  const body = (await res.json()) as { access_token: string; user: { id: string } }
-  return { token: body.access_token, userId: body.user.id }
 }

@@ -1,0 +1,108 @@
+// What the load scripts share: arguments, a free port, waiting for a server, a user, a timed
+// load loop, and the server's memory.
+import { readFileSync } from 'node:fs'
+
+/** `--name=value` from the command line as a number, or the fallback. */
+export const arg = (name: string, fallback: number) =>
+  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
+
+/** A loopback port nothing listens on right now. */
+export function freePort() {
+  const probe = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() })
+  const port = probe.port
+  probe.stop(true)
+  return port
+}
+
+/** Waits (at most 30 s) until `base`/health answers 200. */
+export async function healthy(base: string) {
+  const until = Date.now() + 30_000
+  while (Date.now() < until) {
+    const ok = await fetch(`${base}/health`).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (ok) return
+    await Bun.sleep(200)
+  }
+  throw new Error('the server did not become healthy within 30 s')
+}
+
+/** Registers `username` and returns its access token and id. */
+export async function register(base: string, username: string) {
+  const res = await fetch(`${base}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: `${username}@example.com`,
+      username,
+      password: 'bench password 1',
+    }),
+  })
+  if (res.status !== 201) throw new Error(`register ${username}: ${res.status} ${await res.text()}`)
+  const body = (await res.json()) as { access_token: string; user: { id: string } }
+  return { token: body.access_token, userId: body.user.id }
+}
+
+export const LISTENING = /"msg":"listening","url":"http:\/\/[^:]+:(\d+)"/
+
+/**
+ * Reads a child's output until `pattern` captures its port; returns its loopback base URL and
+ * keeps draining the output so the pipe never fills up.
+ */
+export async function listening(stdout: ReadableStream<Uint8Array>, pattern = LISTENING) {
+  const decoder = new TextDecoder()
+  let seen = ''
+  const reader = stdout.getReader()
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`process exited: ${seen}`)
+    seen += decoder.decode(value)
+    const port = pattern.exec(seen)?.[1]
+    if (port) {
+      void (async () => {
+        while (!(await reader.read()).done) {}
+      })()
+      return `http://127.0.0.1:${port}`
+    }
+  }
+}
+
+/** The value at quantile `q` of ascending `sorted` values. */
+export const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+
+/** Runs `request` on `connections` loops for `seconds`; latency percentiles over every response. */
+export async function load(
+  name: string,
+  request: () => Promise<Response>,
+  { seconds, connections }: { seconds: number; connections: number },
+) {
+  const latencies: number[] = []
+  let errors = 0
+  const until = performance.now() + seconds * 1000
+  const loop = async () => {
+    while (performance.now() < until) {
+      const start = performance.now()
+      const res = await request()
+      await res.arrayBuffer()
+      latencies.push(performance.now() - start)
+      if (res.status >= 400) errors++
+    }
+  }
+  await Promise.all(Array.from({ length: connections }, loop))
+  latencies.sort((a, b) => a - b)
+  return {
+    name,
+    rps: latencies.length / seconds,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    errors,
+  }
+}
+
+/** Resident memory of process `pid`, in MiB. */
+export function rssMiB(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
+}
