@@ -45,3 +45,13 @@ export function pagination(page: number, limit: number, total: number) {
 }
 
 export const IdParams = t.Object({ id: Uuid })
+
+/** One page of a list and its total, read at once: `rows(limit, offset)` beside `count()`. */
+export async function paged<T>(
+  { page = 1, limit = 20 }: { page?: number; limit?: number },
+  rows: (limit: number, offset: number) => Promise<T[]>,
+  count: () => Promise<number>,
+) {
+  const [data, total] = await Promise.all([rows(limit, (page - 1) * limit), count()])
+  return { data, pagination: pagination(page, limit, total) }
+}

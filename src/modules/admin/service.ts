@@ -1,7 +1,7 @@
 import type { AppContext, Principal } from '../../context'
 import type { Database } from '../../db'
 import { conflict, forbidden, invalid, notFound } from '../../problems'
-import { pagination } from '../../shared/model'
+import { paged } from '../../shared/model'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { readFeed } from '../activity/service'
@@ -27,18 +27,16 @@ const startedAt = new Date(Date.now() - performance.now())
 
 export async function listUsers(ctx: AppContext, principal: Principal, query: AdminUserQuery) {
   requirePermission(principal, 'admin.access')
-  const page = query.page ?? 1
-  const limit = query.limit ?? 20
   const filter = {
     search: query.search?.trim() || undefined,
     is_active: query.is_active,
     role: query.role,
   }
-  const [data, total] = await Promise.all([
-    listUserRows(ctx.sql, filter, limit, (page - 1) * limit),
-    countUsers(ctx.sql, filter),
-  ])
-  return { data, pagination: pagination(page, limit, total) }
+  return paged(
+    query,
+    (limit, offset) => listUserRows(ctx.sql, filter, limit, offset),
+    () => countUsers(ctx.sql, filter),
+  )
 }
 
 /**

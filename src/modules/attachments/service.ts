@@ -1,6 +1,6 @@
 import type { AppContext, Principal } from '../../context'
 import { forbidden, notFound } from '../../problems'
-import { pagination } from '../../shared/model'
+import { paged } from '../../shared/model'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
 import { authorizeTask } from '../authz/service'
@@ -31,13 +31,11 @@ export async function listTaskAttachments(
   query: AttachmentListQuery,
 ) {
   await authorizeTask(ctx.sql, principal, taskId, 'task.read')
-  const page = query.page ?? 1
-  const limit = query.limit ?? 20
-  const [data, total] = await Promise.all([
-    listAttachments(ctx.sql, taskId, limit, (page - 1) * limit),
-    countAttachments(ctx.sql, taskId),
-  ])
-  return { data, pagination: pagination(page, limit, total) }
+  return paged(
+    query,
+    (limit, offset) => listAttachments(ctx.sql, taskId, limit, offset),
+    () => countAttachments(ctx.sql, taskId),
+  )
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { AppContext, Principal } from '../../context'
 import { forbidden, invalid, notFound } from '../../problems'
 import { recordEvent } from '../../realtime/events'
-import { pagination } from '../../shared/model'
+import { paged } from '../../shared/model'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { removeProjectFiles } from '../attachments/storage'
@@ -43,19 +43,17 @@ function checkDates(start: string | null | undefined, due: string | null | undef
 export async function listProjects(ctx: AppContext, principal: Principal, query: ProjectListQuery) {
   requirePermission(principal, 'projects.read')
   if (query.all && !isAdmin(principal)) throw forbidden('Only admins may list every project')
-  const page = query.page ?? 1
-  const limit = query.limit ?? 20
   const filter = {
     userId: principal.userId,
     all: query.all === true,
     status: query.status,
     search: query.search?.trim() || undefined,
   }
-  const [data, total] = await Promise.all([
-    listProjectRows(ctx.sql, filter, limit, (page - 1) * limit),
-    countProjects(ctx.sql, filter),
-  ])
-  return { data, pagination: pagination(page, limit, total) }
+  return paged(
+    query,
+    (limit, offset) => listProjectRows(ctx.sql, filter, limit, offset),
+    () => countProjects(ctx.sql, filter),
+  )
 }
 
 /** One statement: the project, the caller's role and the task counts; 404 / 403 from the same row. */

@@ -1,6 +1,6 @@
 import type { AppContext, Principal } from '../../context'
 import { conflict, invalid, notFound } from '../../problems'
-import { pagination } from '../../shared/model'
+import { paged } from '../../shared/model'
 import { replacePasswordHash, revokeUserSessions, selectPasswordHash } from '../auth/queries'
 import { requirePermission } from '../authz/policy'
 import type { UpdateMe, UserListQuery } from './model'
@@ -63,14 +63,12 @@ export async function changePassword(
 
 export async function listUsers(ctx: AppContext, principal: Principal, query: UserListQuery) {
   requirePermission(principal, 'users.read')
-  const page = query.page ?? 1
-  const limit = query.limit ?? 20
   const search = query.search?.trim() || undefined
-  const [data, total] = await Promise.all([
-    listActiveProfiles(ctx.sql, search, limit, (page - 1) * limit),
-    countActiveProfiles(ctx.sql, search),
-  ])
-  return { data, pagination: pagination(page, limit, total) }
+  return paged(
+    query,
+    (limit, offset) => listActiveProfiles(ctx.sql, search, limit, offset),
+    () => countActiveProfiles(ctx.sql, search),
+  )
 }
 
 export async function getUserProfile(ctx: AppContext, principal: Principal, id: string) {

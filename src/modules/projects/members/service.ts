@@ -2,7 +2,7 @@ import type { AppContext, Principal } from '../../../context'
 import type { Executor } from '../../../db'
 import { conflict, forbidden, invalid, notFound } from '../../../problems'
 import { announceNotifications, recordEvent } from '../../../realtime/events'
-import { pagination } from '../../../shared/model'
+import { paged } from '../../../shared/model'
 import { insertActivity } from '../../activity/queries'
 import { canManageMember, isAdmin, type ProjectRole } from '../../authz/policy'
 import { selectProjectAccess } from '../../authz/queries'
@@ -34,14 +34,12 @@ export async function listMembers(
   projectId: string,
   query: { page?: number; limit?: number },
 ) {
-  const page = query.page ?? 1
-  const limit = query.limit ?? 20
   await authorizeProject(ctx.sql, principal, projectId, 'project.read')
-  const [data, total] = await Promise.all([
-    listMemberRows(ctx.sql, projectId, limit, (page - 1) * limit),
-    countMembers(ctx.sql, projectId),
-  ])
-  return { data, pagination: pagination(page, limit, total) }
+  return paged(
+    query,
+    (limit, offset) => listMemberRows(ctx.sql, projectId, limit, offset),
+    () => countMembers(ctx.sql, projectId),
+  )
 }
 
 /** Adds an active user (not as owner: see changeMemberRole) and notifies them. */
