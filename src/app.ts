@@ -71,15 +71,15 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
         tags: [
           { name: 'Auth', description: 'Accounts, sign-in and sessions' },
           { name: 'Users', description: 'Own account and public profiles' },
-          { name: 'Tasks', description: 'Tasks: CRUD, assignment, status, listing and search' },
-          { name: 'Operations', description: 'Health and documentation' },
           { name: 'Projects', description: 'Projects and their members' },
-          { name: 'Activity', description: 'What changed in a project or task, and by whom' },
-          { name: 'Admin', description: 'Users, metrics and logs for admins' },
+          { name: 'Tasks', description: 'Tasks: CRUD, assignment, status, listing and search' },
           { name: 'Comments', description: 'Comments on tasks, with @mentions' },
           { name: 'Attachments', description: 'Files attached to tasks' },
           { name: 'Notifications', description: 'The caller’s notifications' },
+          { name: 'Activity', description: 'What changed in a project or task, and by whom' },
           { name: 'Events', description: 'The WebSocket’s project event feed, over HTTP' },
+          { name: 'Admin', description: 'Users, metrics and logs for admins' },
+          { name: 'Operations', description: 'Health and documentation' },
         ],
         components: {
           securitySchemes: {
