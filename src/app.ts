@@ -77,7 +77,10 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
           { name: 'Attachments', description: 'Files attached to tasks' },
           { name: 'Notifications', description: 'The caller’s notifications' },
           { name: 'Activity', description: 'What changed in a project or task, and by whom' },
-          { name: 'Events', description: 'The WebSocket’s project event feed, over HTTP' },
+          {
+            name: 'Events',
+            description: 'Real time: the WebSocket, and its project event feed over HTTP',
+          },
           { name: 'Admin', description: 'Users, metrics and logs for admins' },
           { name: 'Operations', description: 'Health and documentation' },
         ],

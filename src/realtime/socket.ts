@@ -225,11 +225,15 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
     {
       // 101 Switching Protocols has no body; what follows is described at /docs/asyncapi.json.
       response: {
+        101: t.Void({ description: 'Switching Protocols: the WebSocket is open' }),
         ...problems(401, 429),
         426: t.Composite([Problem], { description: 'Not a WebSocket upgrade' }),
       },
       detail: {
-        tags: ['Operations'],
+        tags: ['Events'],
+        operationId: 'openWebSocket',
+        // The token may also come as `?access_token=`, which OpenAPI cannot pair with bearer.
+        security: [{ bearerAuth: [] }],
         summary: 'WebSocket: live events and notifications',
         description:
           'Upgrade to a WebSocket (101). Authenticate with `Authorization: Bearer` or, from browsers, `?access_token=`; a bad, expired or revoked token answers 401 before any upgrade. The protocol is described in AsyncAPI 3 at `/docs/asyncapi.json`.',
