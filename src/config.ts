@@ -49,6 +49,8 @@ const EnvSchema = t.Object({
   MAX_JSON_DEPTH: t.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   SHUTDOWN_TIMEOUT_MS: Millis(10_000),
   UPLOAD_DIR: t.Optional(t.String({ minLength: 1 })),
+  REUSE_PORT: t.Boolean({ default: false }),
+  EMBEDDED_FSYNC: t.Boolean({ default: true }),
   MAX_UPLOAD_BYTES: t.Optional(
     t.Integer({ minimum: 1, maximum: 134_217_728 - MULTIPART_FRAMING_BYTES }),
   ),
@@ -88,6 +90,10 @@ export type Config = {
   shutdownTimeoutMs: number
   uploadDir: string
   maxUploadBytes: number
+  /** SO_REUSEPORT: several processes share the port (off: a taken port stops the server). */
+  reusePort: boolean
+  /** The embedded database waits for fsync() at each commit. */
+  embeddedFsync: boolean
 }
 
 export class ConfigError extends Error {
@@ -109,12 +115,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const problems = [...Value.Errors(EnvSchema, env)].map(
     (e) => `${e.path.slice(1) || 'environment'}: ${describeProblem(e.schema, e.message)}`,
   )
+  // The secret is checked with the other values, so one run names every problem.
+  const given = env as Partial<Record<'JWT_SECRET' | 'NODE_ENV', unknown>>
+  const secret = typeof given.JWT_SECRET === 'string' ? given.JWT_SECRET : undefined
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES)
+    problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
+  if (given.NODE_ENV === 'production' && secret === undefined)
+    problems.push('JWT_SECRET: required when NODE_ENV=production')
   if (problems.length === 0 && Value.Check(EnvSchema, env)) {
-    const secretBytes = env.JWT_SECRET ? Buffer.byteLength(env.JWT_SECRET) : 0
-    if (env.JWT_SECRET !== undefined && secretBytes < MIN_SECRET_BYTES)
-      problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
-    if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined)
-      problems.push('JWT_SECRET: required when NODE_ENV=production')
     problems.push(...fitUploadLimits(env, Boolean(source.MAX_BODY_BYTES?.trim())))
     if (problems.length === 0) return toConfig(env)
   }
@@ -177,6 +185,8 @@ function toConfig(env: Env): Config {
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     uploadDir: env.UPLOAD_DIR ?? join(env.DATA_DIR, 'uploads'),
     maxUploadBytes: env.MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
+    reusePort: env.REUSE_PORT,
+    embeddedFsync: env.EMBEDDED_FSYNC,
   }
 }
 
