@@ -126,6 +126,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await mkdir(pgDir, { recursive: true, mode: 0o700 })
     // A folder that existed with looser modes (or that an earlier version left open) is closed.
     makePrivate(dataDir)
+    makePrivate(pgDir)
     releaseLock = takeLock(join(dataDir, 'taskapi.lock'))
   }
   removeStaleSocketFolders()
@@ -257,6 +258,7 @@ function takeLock(path: string): () => void {
     if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder, started))
       throw new DataDirLockedError(`data folder is in use by process ${holder} (${path})`)
     writeFileSync(path, me, { mode: 0o600 })
+    chmodSync(path, 0o600)
   }
   return () => rmSync(path, { force: true })
 }
