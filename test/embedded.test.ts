@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'bun:test'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres } from '../src/embedded'
@@ -46,5 +46,21 @@ describe('the embedded database on disk', () => {
     const kept = await again.pglite.query<{ n: number }>('select n from kept order by n')
     expect(kept.rows).toEqual([{ n: 1 }, { n: 2 }])
     await again.stop()
+  }, 120_000)
+
+  it('with fsync false (EMBEDDED_FSYNC=false) commits without waiting for the disk', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'taskapi-embedded-'))
+    folders.push(dataDir)
+    const db = await startEmbeddedPostgres({ dataDir, fsync: false })
+    const fsync = await db.pglite.query<{ setting: string }>(
+      `select setting from pg_settings where name = 'fsync'`,
+    )
+    expect(fsync.rows).toEqual([{ setting: 'off' }])
+    await db.pglite.exec('create table fast (n int); insert into fast values (1)')
+    // Still private, and the socket sits in the data folder, gone after stop.
+    expect(db.socketDir).toBe(dataDir)
+    expect((await stat(join(dataDir, '.s.PGSQL.5432'))).isSocket()).toBe(true)
+    await db.stop()
+    expect(await stat(join(dataDir, '.s.PGSQL.5432')).catch(() => 'gone')).toBe('gone')
   }, 120_000)
 })
