@@ -67,7 +67,10 @@ async function post(url: string, path: string, body: unknown, token?: string) {
     },
     body: JSON.stringify(body),
   })
-  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> }
+  return {
+    status: res.status,
+    body: (await res.json().catch(() => ({}))) as Record<string, unknown>,
+  }
 }
 
 async function signUp(url: string) {
