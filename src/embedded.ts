@@ -10,6 +10,7 @@ import {
   readFileSync,
   rmdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
@@ -185,7 +186,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
  * refused, since the database and the JWT secret would be open to others.
  */
 function makePrivate(dir: string) {
-  const mode = lstatSync(dir).mode & 0o777
+  const mode = statSync(dir).mode & 0o777
   if ((mode & 0o077) === 0) return
   try {
     chmodSync(dir, 0o700)
