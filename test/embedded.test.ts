@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'bun:test'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres } from '../src/embedded'
@@ -51,7 +51,17 @@ describe('the embedded database on disk', () => {
   it('with fsync false (EMBEDDED_FSYNC=false) commits without waiting for the disk', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'taskapi-embedded-'))
     folders.push(dataDir)
+    // Socket folders a SIGKILL left behind in earlier versions: an empty one older than a minute
+    // goes; one still holding something (a live server's socket) stays.
+    const stale = await mkdtemp(join(tmpdir(), 'taskapi-pg-'))
+    const full = await mkdtemp(join(tmpdir(), 'taskapi-pg-'))
+    folders.push(stale, full)
+    await writeFile(join(full, '.s.PGSQL.5432'), '')
+    const past = new Date(Date.now() - 120_000)
+    for (const folder of [stale, full]) await utimes(folder, past, past)
     const db = await startEmbeddedPostgres({ dataDir, fsync: false })
+    expect(await stat(stale).catch(() => 'gone')).toBe('gone')
+    expect((await stat(full)).isDirectory()).toBe(true)
     const fsync = await db.pglite.query<{ setting: string }>(
       `select setting from pg_settings where name = 'fsync'`,
     )
