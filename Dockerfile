@@ -6,7 +6,8 @@
 # Without DATABASE_URL the server keeps its data in an embedded PostgreSQL (PGlite) under /data;
 # with DATABASE_URL=postgres://... it uses that server, and JWT_SECRET (32+ bytes) is required
 # (NODE_ENV=production); without DATABASE_URL an unset JWT_SECRET is generated into /data.
-# A bind-mounted /data must be writable by uid 10001.
+# A bind-mounted /data must be writable by uid 10001. The server needs no temporary directory (its
+# database socket lives in /data), so --read-only works with the volume.
 
 # ---- build: the standalone executable ----------------------------------------------------------
 FROM oven/bun:1.4.4 AS build
@@ -41,8 +42,9 @@ ENV NODE_ENV=production \
 VOLUME ["/data"]
 EXPOSE 8080
 USER taskapi:taskapi
-# The image has no curl: bash itself sends GET /health and requires a 200 status line.
+# The image has no curl: bash itself sends GET /health and requires a 200 status line. It calls
+# HOST itself when the server listens on one address, 127.0.0.1 when it listens on all of them.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/${PORT:-8080} && printf "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" >&3 && read -r -t 4 status <&3 && [[ $status == "HTTP/1.1 200 "* ]] || exit 1'
+  CMD bash -c 'h=${HOST:-0.0.0.0}; case $h in 0.0.0.0|::|"[::]") h=127.0.0.1;; esac; h=${h#[}; h=${h%]}; exec 3<>/dev/tcp/$h/${PORT:-8080} && printf "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" >&3 && read -r -t 4 status <&3 && [[ $status == "HTTP/1.1 200 "* ]] || exit 1'
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/app/taskapi"]

@@ -49,6 +49,8 @@ const EnvSchema = t.Object({
   MAX_JSON_DEPTH: t.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   SHUTDOWN_TIMEOUT_MS: Millis(10_000),
   UPLOAD_DIR: t.Optional(t.String({ minLength: 1 })),
+  REUSE_PORT: t.Boolean({ default: false }),
+  EMBEDDED_FSYNC: t.Boolean({ default: true }),
   MAX_UPLOAD_BYTES: t.Optional(
     t.Integer({ minimum: 1, maximum: 134_217_728 - MULTIPART_FRAMING_BYTES }),
   ),
@@ -109,6 +111,10 @@ export type Config = {
     maxSocketsPerUser: number
     maxSubscriptions: number
   }
+  /** SO_REUSEPORT: several processes share the port (off: a taken port stops the server). */
+  reusePort: boolean
+  /** The embedded database waits for fsync() at each commit. */
+  embeddedFsync: boolean
 }
 
 export class ConfigError extends Error {
@@ -130,14 +136,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const problems = [...Value.Errors(EnvSchema, env)].map(
     (e) => `${e.path.slice(1) || 'environment'}: ${describeProblem(e.schema, e.message)}`,
   )
+  // The secret is checked with the other values, so one run names every problem.
+  const given = env as Partial<Record<'JWT_SECRET' | 'NODE_ENV' | 'DATABASE_URL', unknown>>
+  const secret = typeof given.JWT_SECRET === 'string' ? given.JWT_SECRET : undefined
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES)
+    problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
+  // Embedded (no DATABASE_URL) is one process by construction, so a secret generated into
+  // DATA_DIR serves it; instances sharing a PostgreSQL must share a secret they are given.
+  if (given.NODE_ENV === 'production' && secret === undefined && given.DATABASE_URL)
+    problems.push('JWT_SECRET: required when NODE_ENV=production and DATABASE_URL is set')
   if (problems.length === 0 && Value.Check(EnvSchema, env)) {
-    const secretBytes = env.JWT_SECRET ? Buffer.byteLength(env.JWT_SECRET) : 0
-    if (env.JWT_SECRET !== undefined && secretBytes < MIN_SECRET_BYTES)
-      problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
-    // Embedded (no DATABASE_URL) is one process by construction, so a secret generated into
-    // DATA_DIR serves it; instances sharing a PostgreSQL must share a secret they are given.
-    if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined && env.DATABASE_URL)
-      problems.push('JWT_SECRET: required when NODE_ENV=production and DATABASE_URL is set')
     problems.push(...fitUploadLimits(env, Boolean(source.MAX_BODY_BYTES?.trim())))
     if (problems.length === 0) return toConfig(env)
   }
@@ -209,6 +217,8 @@ function toConfig(env: Env): Config {
       maxSocketsPerUser: env.WS_MAX_SOCKETS_PER_USER,
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
     },
+    reusePort: env.REUSE_PORT,
+    embeddedFsync: env.EMBEDDED_FSYNC,
   }
 }
 

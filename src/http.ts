@@ -17,7 +17,13 @@ import {
   unsupportedMediaType,
 } from './problems'
 
-type RequestState = { id: string; start: number; userId?: string }
+type RequestState = {
+  id: string
+  start: number
+  userId?: string
+  ip: string | null
+  userAgent: string | null
+}
 
 const states = new WeakMap<Request, RequestState>()
 // An incoming X-Request-Id is echoed only when it is short and made of safe characters.
@@ -97,10 +103,12 @@ export type BeforeBody = (request: Request, route: string) => Promise<unknown> |
 export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody) {
   return (
     new Elysia({ name: 'http-basics' })
-      .onRequest(({ request, set }) => {
+      .onRequest(({ request, set, server }) => {
         const incoming = request.headers.get('x-request-id')
         const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : Bun.randomUUIDv7()
-        states.set(request, { id, start: performance.now() })
+        // The caller, for the log line (failed logins can be traced to an address).
+        const { ip, userAgent } = clientOf(request, server, config.trustProxy)
+        states.set(request, { id, start: performance.now(), ip, userAgent })
         set.headers['x-request-id'] = id
         const preflight = preflightHeaders(config.corsOrigins, request)
         if (preflight) {
@@ -155,7 +163,13 @@ export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody)
         if (code === 'NOT_FOUND') return answer(404, 'Not found', { detail: 'No such route' })
         const known = postgresProblem(error)
         if (known) {
-          log.warn('database constraint', { request_id: id, ...describeError(error) })
+          // A client's value the database refused (a NUL byte, a duplicate): no stack trace, and
+          // a value it cannot store (class 22) is not even a warning.
+          const { stack: _stack, ...details } = describeError(error)
+          const pgCode = (error as { code?: string }).code ?? ''
+          if (pgCode.startsWith('22'))
+            log.info('database refused a value', { request_id: id, ...details })
+          else log.warn('database constraint', { request_id: id, ...details })
           return answer(known.status, known.title, { detail: known.detail })
         }
         log.error('unhandled error', { request_id: id, code, ...describeError(error) })
@@ -180,6 +194,8 @@ function logRequest(log: Logger, request: Request, status: number) {
     ms: Math.round(ms * 100) / 100,
     request_id: state.id,
     user_id: state.userId,
+    ip: state.ip,
+    user_agent: state.userAgent?.slice(0, 512) ?? null,
   })
 }
 

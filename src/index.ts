@@ -1,11 +1,17 @@
 import pkg from '../package.json'
 import { createApp } from './app'
-import { ConfigError, loadConfig, resolveJwtSecret } from './config'
-import { migrate, openDatabase } from './db'
+import { type Config, ConfigError, loadConfig, resolveJwtSecret } from './config'
+import { type Database, migrate, openDatabase } from './db'
+import { DataDirError, DataDirLockedError } from './embedded'
 import { createLogger, describeError } from './logger'
 import { scheduleSessionPurge } from './modules/auth/service'
 
+/** A signal arrived before the server listened: startup stops at the next step. */
+class StartupAborted extends Error {}
+
 async function main() {
+  // Everything this process writes (database, secret, uploads) is private to its user.
+  process.umask(0o077)
   // Written out statically so the binary's build-time NODE_ENV=production wins over the runtime one.
   const config = loadConfig({ ...process.env, NODE_ENV: process.env.NODE_ENV })
   const log = createLogger(config.logLevel)
@@ -16,41 +22,85 @@ async function main() {
   }
   process.on('uncaughtException', crash('uncaught exception'))
   process.on('unhandledRejection', crash('unhandled rejection'))
-  const { secret, generated } = await resolveJwtSecret(config)
+
+  // Signal handlers come first: as PID 1 (a container) a signal without a handler is ignored,
+  // so a SIGTERM during startup would be lost and `docker stop` would end in SIGKILL.
+  let stopSignal: string | undefined
+  let shutdown: ((signal: string) => Promise<void>) | undefined
+  const onSignal = (signal: string) => {
+    if (shutdown)
+      return void shutdown(signal).catch((error: unknown) => {
+        log.error('shutdown failed', describeError(error))
+        process.exit(1)
+      })
+    if (stopSignal) return
+    stopSignal = signal
+    log.info('shutting down', { signal, during: 'startup' })
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  const checkpoint = () => {
+    if (stopSignal) throw new StartupAborted(stopSignal)
+  }
+
+  const { secret, generated } = await resolveJwtSecret(config).catch((error: unknown) => {
+    throw dataDirProblem(config, error) ?? error
+  })
   if (generated)
     log.warn('JWT_SECRET is not set; using a generated secret kept in DATA_DIR/jwt-secret', {
       data_dir: config.dataDir,
     })
-  const db = await openDatabase(config, log)
+  checkpoint()
+  let db: Database | undefined
   let app: Awaited<ReturnType<typeof createApp>>
   try {
-    const applied = await migrate(db.sql)
+    db = await openDatabase(config, log, {
+      dataDir: config.dataDir,
+      fsync: config.embeddedFsync,
+    }).catch((error: unknown) => {
+      throw dataDirProblem(config, error) ?? error
+    })
+    checkpoint()
+    const applied = await migrate(db.sql).catch((error: unknown) => {
+      throw unreachableDatabase(config, db, error) ?? error
+    })
     if (applied.length > 0) log.info('migrations applied', { migrations: applied })
+    checkpoint()
     // The embedded database's first start (initdb, then every migration) leaves ~0.5 GB of
     // garbage; free it before serving. Later starts have none and skip the ~50 ms this takes.
     if (db.mode === 'embedded' && applied.length > 0) Bun.gc(true)
     app = await createApp({ config, db, log, jwtSecret: secret })
-    // Elysia turns reusePort on, which lets a second server share a busy port without a word.
-    app.listen({
-      hostname: config.host,
-      port: config.port,
-      maxRequestBodySize: config.maxBodyBytes,
-      reusePort: false,
-    })
+    checkpoint()
+    try {
+      // Elysia turns reusePort on, which lets a second server share a busy port without a word.
+      app.listen({
+        hostname: config.host,
+        port: config.port,
+        maxRequestBodySize: config.maxBodyBytes,
+        reusePort: config.reusePort,
+      })
+    } catch (error) {
+      throw listenProblem(config, error) ?? error
+    }
   } catch (error) {
     // Closing releases the embedded database's lock for the next start.
-    await db.close().catch(() => {})
+    await db?.close().catch(() => {})
+    if (error instanceof StartupAborted) {
+      log.info('stopped', { signal: error.message, during: 'startup' })
+      process.exit(0)
+    }
     throw error
   }
-  const stopPurge = scheduleSessionPurge(db.sql, log)
+  const opened = db
+  const stopPurge = scheduleSessionPurge(opened.sql, log)
   log.info('listening', {
     url: listenUrl(config.host, app.server?.port),
-    database: db.mode,
+    database: opened.mode,
     version: pkg.version,
   })
 
   let stopping = false
-  const shutdown = async (signal: string) => {
+  shutdown = async (signal: string) => {
     if (stopping) return
     stopping = true
     log.info('shutting down', { signal })
@@ -64,28 +114,95 @@ async function main() {
     ])
     if (timedOut) await app.server?.stop(true)
     stopPurge()
-    await db.close()
+    await opened.close()
     log.info('stopped', { forced: timedOut })
     process.exit(0)
   }
-  const onSignal = (signal: string) =>
-    shutdown(signal).catch((error: unknown) => {
-      log.error('shutdown failed', describeError(error))
-      process.exit(1)
-    })
-  process.on('SIGTERM', () => void onSignal('SIGTERM'))
-  process.on('SIGINT', () => void onSignal('SIGINT'))
+  // A signal that came while the last step ran.
+  if (stopSignal) onSignal(stopSignal)
 }
 
 function listenUrl(host: string, port: number | undefined): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
+const FOLDER_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR', 'ELOOP'])
+
+/** The data folder's problems (locked, open to others, not writable) name DATA_DIR. */
+function dataDirProblem(config: Config, error: unknown): ConfigError | undefined {
+  if (error instanceof DataDirError) return new ConfigError([error.message])
+  if (error instanceof DataDirLockedError) return new ConfigError([`DATA_DIR: ${error.message}`])
+  const code = codeOf(error)
+  if (!FOLDER_CODES.has(code)) return undefined
+  return new ConfigError([
+    `DATA_DIR: cannot use ${JSON.stringify(config.dataDir)}: ${(error as Error).message}; it must be a folder this user can write`,
+  ])
+}
+
+const codeOf = (error: unknown) =>
+  typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : ''
+
+/** Bun's listen errors name neither the setting nor the value: say which one to change. */
+function listenProblem(config: Config, error: unknown): ConfigError | undefined {
+  const code = codeOf(error)
+  const where = `${config.host}:${config.port}`
+  if (code === 'EADDRINUSE')
+    return new ConfigError([
+      `PORT: ${config.port} is already in use on ${config.host} (EADDRINUSE); stop the other server or choose another PORT (REUSE_PORT=true shares it on purpose)`,
+    ])
+  if (code === 'EACCES')
+    return new ConfigError([
+      `PORT: not allowed to listen on ${where} (EACCES); use a PORT above 1023`,
+    ])
+  if (code === 'EINVAL' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+    return new ConfigError([
+      `HOST: cannot listen on ${JSON.stringify(config.host)} (${code}); use an IP address of this machine, 0.0.0.0 or ::`,
+    ])
+  return undefined
+}
+
+// Connection failures, and server answers that mean the URL is wrong (class 08 connection,
+// 28 authorization, 3D000 unknown database).
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '3D000',
+])
+
+/** A DATABASE_URL that cannot be reached is named, without its password. */
+function unreachableDatabase(
+  config: Config,
+  db: Database | undefined,
+  error: unknown,
+): ConfigError | undefined {
+  const code = codeOf(error)
+  if (db?.mode !== 'postgres' || !config.databaseUrl) return undefined
+  if (!CONNECT_CODES.has(code) && !code.startsWith('08') && !code.startsWith('28')) return undefined
+  let target = 'the server'
+  try {
+    const url = new URL(config.databaseUrl)
+    target = `${url.hostname}:${url.port || 5432}${url.pathname}`
+  } catch {}
+  const reason = error instanceof Error ? error.message.replace(config.databaseUrl, '…') : code
+  return new ConfigError([`DATABASE_URL: cannot use ${target}: ${reason} (${code})`])
+}
+
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) console.error(error.message)
-  else
-    console.error(
-      JSON.stringify({ level: 'error', msg: 'startup failed', ...describeError(error) }),
-    )
+  // One JSON line like every other log line (level, time, msg first), whatever failed.
+  const head = { level: 'error', time: new Date().toISOString(), msg: 'startup failed' }
+  const fields =
+    error instanceof ConfigError
+      ? { error: error.problems.join('; '), problems: error.problems }
+      : describeError(error)
+  console.error(JSON.stringify({ ...head, ...fields, ...head }))
   process.exit(1)
 })

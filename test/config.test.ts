@@ -44,6 +44,26 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe('postgres://u@db:5432/app')
   })
 
+  it('reads REUSE_PORT (off by default) and EMBEDDED_FSYNC (on by default)', () => {
+    expect(loadConfig({})).toMatchObject({ reusePort: false, embeddedFsync: true })
+    expect(loadConfig({ REUSE_PORT: 'true', EMBEDDED_FSYNC: 'false' })).toMatchObject({
+      reusePort: true,
+      embeddedFsync: false,
+    })
+    expect(problemsOf({ EMBEDDED_FSYNC: 'no' })).toEqual(['EMBEDDED_FSYNC: must be true or false'])
+  })
+
+  it('reports a short JWT_SECRET together with the other bad values', () => {
+    expect(problemsOf({ PORT: '1e3', JWT_SECRET: 'short' })).toEqual([
+      'PORT: must be a whole number from 0 to 65535',
+      'JWT_SECRET: must be at least 32 bytes',
+    ])
+    expect(problemsOf({ NODE_ENV: 'production', ACCESS_TOKEN_TTL: '1e6' })).toEqual([
+      'ACCESS_TOKEN_TTL: must be a whole number from 1 to 31536000',
+      'JWT_SECRET: required when NODE_ENV=production',
+    ])
+  })
+
   it('names every bad value at once', () => {
     const problems = problemsOf({ PORT: 'eighty', LOG_LEVEL: 'loud', ACCESS_TOKEN_TTL: '0' })
     expect(problems.some((p) => p.startsWith('PORT'))).toBe(true)

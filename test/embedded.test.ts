@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'bun:test'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres } from '../src/embedded'
@@ -46,5 +46,31 @@ describe('the embedded database on disk', () => {
     const kept = await again.pglite.query<{ n: number }>('select n from kept order by n')
     expect(kept.rows).toEqual([{ n: 1 }, { n: 2 }])
     await again.stop()
+  }, 120_000)
+
+  it('with fsync false (EMBEDDED_FSYNC=false) commits without waiting for the disk', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'taskapi-embedded-'))
+    folders.push(dataDir)
+    // Socket folders a SIGKILL left behind in earlier versions: an empty one older than a minute
+    // goes; one still holding something (a live server's socket) stays.
+    const stale = await mkdtemp(join(tmpdir(), 'taskapi-pg-'))
+    const full = await mkdtemp(join(tmpdir(), 'taskapi-pg-'))
+    folders.push(stale, full)
+    await writeFile(join(full, '.s.PGSQL.5432'), '')
+    const past = new Date(Date.now() - 120_000)
+    for (const folder of [stale, full]) await utimes(folder, past, past)
+    const db = await startEmbeddedPostgres({ dataDir, fsync: false })
+    expect(await stat(stale).catch(() => 'gone')).toBe('gone')
+    expect((await stat(full)).isDirectory()).toBe(true)
+    const fsync = await db.pglite.query<{ setting: string }>(
+      `select setting from pg_settings where name = 'fsync'`,
+    )
+    expect(fsync.rows).toEqual([{ setting: 'off' }])
+    await db.pglite.exec('create table fast (n int); insert into fast values (1)')
+    // Still private, and the socket sits in the data folder, gone after stop.
+    expect(db.socketDir).toBe(dataDir)
+    expect((await stat(join(dataDir, '.s.PGSQL.5432'))).isSocket()).toBe(true)
+    await db.stop()
+    expect(await stat(join(dataDir, '.s.PGSQL.5432')).catch(() => 'gone')).toBe('gone')
   }, 120_000)
 })

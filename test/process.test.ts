@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'bun:test'
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -66,6 +66,17 @@ async function listeningUrl(proc: Subprocess<'ignore', 'pipe', 'pipe'>) {
   ])
 }
 
+/** Paths under `dir` that a group or other user could read or write. */
+async function openToOthers(dir: string): Promise<string[]> {
+  const open: string[] = []
+  for (const name of await readdir(dir, { recursive: true })) {
+    const info = await stat(join(dir, name)).catch(() => undefined)
+    if (info && !info.isSocket() && info.mode & 0o077)
+      open.push(`${name} ${(info.mode & 0o777).toString(8)}`)
+  }
+  return open
+}
+
 const register = (url: string, n: number) =>
   fetch(`${url}/api/v1/auth/register`, {
     method: 'POST',
@@ -84,6 +95,60 @@ describe('the server process', () => {
     expect(await new Response(proc.stderr).text()).toContain('PORT')
   }, 30_000)
 
+  it('refuses numbers written any other way than plain digits, naming each setting', async () => {
+    const proc = spawnServer({
+      PORT: '1e3',
+      ACCESS_TOKEN_TTL: '1e6',
+      LOG_LEVEL: 'INFO',
+      JWT_SECRET: 'short',
+      DATA_DIR: await tempDir(),
+    })
+    expect(await proc.exited).toBe(1)
+    const line = JSON.parse((await new Response(proc.stderr).text()).trim())
+    expect(line).toMatchObject({ level: 'error', time: expect.any(String), msg: 'startup failed' })
+    // Every problem at once, the secret's too.
+    expect(line.problems).toEqual([
+      'PORT: must be a whole number from 0 to 65535',
+      'ACCESS_TOKEN_TTL: must be a whole number from 1 to 31536000',
+      'LOG_LEVEL: must be one of debug, info, warn, error, silent',
+      'JWT_SECRET: must be at least 32 bytes',
+    ])
+  }, 30_000)
+
+  it('names HOST when it cannot listen there, and DATABASE_URL when it is refused', async () => {
+    const secret = { JWT_SECRET: 'x'.repeat(40), DATA_DIR: await tempDir() }
+    const host = spawnServer({
+      ...secret,
+      HOST: 'not-a-host',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+    })
+    expect(await host.exited).toBe(1)
+    expect(await new Response(host.stderr).text()).toContain('"HOST: cannot listen on')
+    const refused = spawnServer({
+      ...secret,
+      DATABASE_URL: 'postgres://u:pw-not-logged@127.0.0.1:1/x',
+    })
+    expect(await refused.exited).toBe(1)
+    const log = await new Response(refused.stderr).text()
+    expect(log).toContain('DATABASE_URL: cannot use 127.0.0.1:1/x')
+    expect(log).toContain('ECONNREFUSED')
+    expect(log).not.toContain('pw-not-logged')
+  }, 30_000)
+
+  it('stops cleanly on SIGTERM during startup, before listening', async () => {
+    const dataDir = join(await tempDir(), 'data')
+    const proc = spawnServer({ DATA_DIR: dataDir })
+    const stdout = new Response(proc.stdout).text()
+    // Half a second in: the embedded database is still being created.
+    await Bun.sleep(500)
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
+    const log = await stdout
+    expect(log).toContain('"msg":"stopped","signal":"SIGTERM","during":"startup"')
+    expect(log).not.toContain('"msg":"listening"')
+    expect(await Bun.file(join(dataDir, 'taskapi.lock')).exists()).toBe(false)
+  }, 120_000)
+
   it('exits 1 when its port is taken, and leaves its data folder unlocked', async () => {
     const first = spawnServer({ DATA_DIR: join(await tempDir(), 'data') })
     const port = new URL(await listeningUrl(first)).port
@@ -92,6 +157,7 @@ describe('the server process', () => {
     expect(await second.exited).toBe(1)
     const log = await new Response(second.stderr).text()
     expect(log).toContain('"msg":"startup failed"')
+    expect(log).toContain(`PORT: ${port} is already in use`)
     expect(log).toContain('EADDRINUSE')
     expect(await Bun.file(join(dataDir, 'taskapi.lock')).exists()).toBe(false)
     // The first server still answers every request alone.
@@ -123,14 +189,24 @@ describe('the server process', () => {
 
   it('runs on the embedded database in DATA_DIR, locks it, drains on SIGTERM and keeps data', async () => {
     const dataDir = join(await tempDir(), 'data')
-    const first = spawnServer({ DATA_DIR: dataDir })
+    // A folder that existed open to everyone, holding the lock file of a crashed server whose PID
+    // now belongs to an unrelated live process (this test runner, started at another time).
+    await mkdir(dataDir, { mode: 0o777 })
+    await chmod(dataDir, 0o777)
+    await writeFile(join(dataDir, 'taskapi.lock'), `${process.pid} 1`)
+    // No writable temporary directory (a read-only root filesystem in a container).
+    const first = spawnServer({ DATA_DIR: dataDir, TMPDIR: join(dataDir, 'no-such-tmp') })
     const url = await listeningUrl(first)
     expect((await fetch(`${url}/health`)).status).toBe(200)
     expect((await stat(join(dataDir, 'pg'))).isDirectory()).toBe(true)
     // Private: the database files and the generated secret are out of other users' reach.
     expect((await stat(dataDir)).mode & 0o777).toBe(0o700)
-    expect((await stat(join(dataDir, 'pg'))).mode & 0o777).toBe(0o700)
-    expect((await stat(join(dataDir, 'pg', 'base'))).mode & 0o077).toBe(0)
+    expect(await openToOthers(dataDir)).toEqual([])
+    // The socket lives in DATA_DIR; the lock names this server and when it started.
+    expect((await stat(join(dataDir, '.s.PGSQL.5432'))).isSocket()).toBe(true)
+    const lock = (await readFile(join(dataDir, 'taskapi.lock'), 'utf8')).split(' ')
+    expect(lock[0]).toBe(String(first.pid))
+    expect(lock[1]).toMatch(/^[0-9]+$/)
 
     const second = spawnServer({ DATA_DIR: dataDir })
     expect(await second.exited).toBe(1)
@@ -146,11 +222,14 @@ describe('the server process', () => {
     expect(statuses).toEqual([201, 201, 201, 201])
     expect(await first.exited).toBe(0)
 
-    // A folder an earlier version left readable is made private again at start.
+    expect(await stat(join(dataDir, '.s.PGSQL.5432')).catch(() => 'gone')).toBe('gone')
+
+    // Folders and files an earlier version left open are made private again at start.
     await chmod(join(dataDir, 'pg'), 0o755)
+    await chmod(join(dataDir, 'pg', 'PG_VERSION'), 0o666)
     const again = spawnServer({ DATA_DIR: dataDir })
     const url2 = await listeningUrl(again)
-    expect((await stat(join(dataDir, 'pg'))).mode & 0o777).toBe(0o700)
+    expect(await openToOthers(dataDir)).toEqual([])
     const login = await fetch(`${url2}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -18,6 +18,10 @@ import {
 export const authRoutes = (ctx: AppContext, guard: AuthGuard) =>
   new Elysia({ prefix: '/auth', detail: { tags: ['Auth'] } })
     .use(guard)
+    // Tokens and session lists must not be kept by a browser or a proxy cache (RFC 6749 §5.1).
+    .onBeforeHandle(({ set }) => {
+      set.headers['cache-control'] = 'no-store'
+    })
     .post(
       '/register',
       ({ body, request, server, set }) =>
