@@ -58,9 +58,15 @@ describe('loadConfig', () => {
       'PORT: must be a whole number from 0 to 65535',
       'JWT_SECRET: must be at least 32 bytes',
     ])
-    expect(problemsOf({ NODE_ENV: 'production', ACCESS_TOKEN_TTL: '1e6' })).toEqual([
+    expect(
+      problemsOf({
+        NODE_ENV: 'production',
+        ACCESS_TOKEN_TTL: '1e6',
+        DATABASE_URL: 'postgres://db.example/taskapi',
+      }),
+    ).toEqual([
       'ACCESS_TOKEN_TTL: must be a whole number from 1 to 31536000',
-      'JWT_SECRET: required when NODE_ENV=production',
+      'JWT_SECRET: required when NODE_ENV=production and DATABASE_URL is set',
     ])
   })
 
