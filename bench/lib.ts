@@ -1,6 +1,7 @@
 // What the load scripts share: arguments, a free port, waiting for a server, a user, a timed
 // load loop, and the server's memory.
 import { readFileSync } from 'node:fs'
+import postgres from 'postgres'
 
 /** `--name=value` from the command line as a number, or the fallback. */
 export const arg = (name: string, fallback: number) =>
@@ -105,4 +106,28 @@ export async function load(
 export function rssMiB(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
+}
+
+/**
+ * A new database `name` on the PostgreSQL server of DATABASE_URL (the script stops when it is
+ * unset); `drop()` removes it again at the end.
+ */
+export async function benchDatabase(name: string, script: string) {
+  const serverUrl = process.env.DATABASE_URL
+  if (!serverUrl) {
+    console.error(`${script} needs DATABASE_URL (a PostgreSQL server; it creates its own database)`)
+    process.exit(1)
+  }
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
+  await admin`drop database if exists ${admin(name)} with (force)`
+  await admin`create database ${admin(name)}`
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin`drop database if exists ${admin(name)} with (force)`
+      await admin.end({ timeout: 5 })
+    },
+  }
 }

@@ -21,7 +21,7 @@ import {
   type TaskFilter,
   type TaskOrder,
 } from '../src/modules/tasks/list-queries'
-import { arg, freePort, healthy, listening, load as loadFor, register } from './lib'
+import { arg, benchDatabase, freePort, healthy, listening, load as loadFor, register } from './lib'
 
 const TASKS = arg('tasks', 100_000)
 const SECONDS = arg('seconds', 5)
@@ -50,17 +50,8 @@ const words = (n: number, seed: number) =>
     return h % 5 === 0 ? WORDS[(h >>> 3) % WORDS.length] : `k${(h >>> 3) % 3000}`
   }).join(' ')
 
-const serverUrl = process.env.DATABASE_URL
-if (!serverUrl) {
-  console.error('bench:tasks needs DATABASE_URL (a PostgreSQL server; it creates its own database)')
-  process.exit(1)
-}
-const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-await admin`drop database if exists ${admin(DB_NAME)} with (force)`
-await admin`create database ${admin(DB_NAME)}`
-const benchUrl = new URL(serverUrl)
-benchUrl.pathname = `/${DB_NAME}`
-const sql = postgres(benchUrl.toString(), { max: 4, onnotice: () => {} })
+const benchDb = await benchDatabase(DB_NAME, 'bench:tasks')
+const sql = postgres(benchDb.url, { max: 4, onnotice: () => {} })
 await migrate(sql)
 
 const processes: ReturnType<typeof Bun.spawn>[] = []
@@ -69,7 +60,7 @@ try {
   const port = freePort()
   spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')], {
     PORT: String(port),
-    DATABASE_URL: benchUrl.toString(),
+    DATABASE_URL: benchDb.url,
     DATABASE_POOL_MAX: '10',
     LOG_LEVEL: 'warn',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
@@ -82,7 +73,7 @@ try {
   await seed(userId)
 
   const bare = spawn(['bun', join(import.meta.dir, 'bare-select.ts')], {
-    DATABASE_URL: benchUrl.toString(),
+    DATABASE_URL: benchDb.url,
   })
   const bareBase = await listening(
     bare.stdout as ReadableStream<Uint8Array>,
@@ -124,8 +115,7 @@ try {
   for (const p of processes) p.kill('SIGTERM')
   await Promise.all(processes.map((p) => p.exited))
   await sql.end({ timeout: 5 })
-  await admin`drop database if exists ${admin(DB_NAME)} with (force)`
-  await admin.end({ timeout: 5 })
+  await benchDb.drop()
 }
 
 function spawn(cmd: string[], env: Record<string, string>) {

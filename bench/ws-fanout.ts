@@ -13,23 +13,13 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import postgres from 'postgres'
-import { arg, freePort, healthy, register } from './lib'
+import { arg, benchDatabase, freePort, healthy, register } from './lib'
 
 const UPDATES = arg('updates', 100)
 const IDLE = arg('idle', 10_000)
 const DB_NAME = 'taskapi_bench_ws'
 
-const serverUrl = process.env.DATABASE_URL
-if (!serverUrl) {
-  console.error('bench:ws needs DATABASE_URL (a PostgreSQL server; it creates its own database)')
-  process.exit(1)
-}
-const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-await admin`drop database if exists ${admin(DB_NAME)} with (force)`
-await admin`create database ${admin(DB_NAME)}`
-const benchUrl = new URL(serverUrl)
-benchUrl.pathname = `/${DB_NAME}`
+const benchDb = await benchDatabase(DB_NAME, 'bench:ws')
 
 const port = freePort()
 const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')], {
@@ -37,7 +27,7 @@ const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')]
     ...process.env,
     HOST: '127.0.0.1',
     PORT: String(port),
-    DATABASE_URL: benchUrl.toString(),
+    DATABASE_URL: benchDb.url,
     LOG_LEVEL: 'warn',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
     WS_MAX_SOCKETS_PER_USER: String(IDLE + 2_000),
@@ -139,8 +129,7 @@ try {
   for (const ws of sockets) ws.close()
   server.kill('SIGTERM')
   await server.exited
-  await admin`drop database if exists ${admin(DB_NAME)} with (force)`
-  await admin.end({ timeout: 5 })
+  await benchDb.drop()
 }
 
 function pct(values: number[], q: number) {
