@@ -575,7 +575,7 @@ describe('OpenAPI', () => {
       if (!op) throw new Error(`missing from the OpenAPI document: ${route.method} ${route.path}`)
       expect(op.summary.length).toBeGreaterThan(5)
       expect(op.tags.length).toBeGreaterThan(0)
-      expect(op.security).toEqual([{ bearerAuth: [] }])
+      expect(op.security).toEqual([{ bearerAuth: [] }, { apiToken: [] }])
       expect(Object.keys(op.responses)).toContain('401')
       expect(Object.keys(op.responses)).toContain('403')
     }

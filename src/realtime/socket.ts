@@ -4,6 +4,7 @@ import type { AppContext } from '../context'
 import { describeError } from '../logger'
 import { authenticate } from '../modules/auth/service'
 import { authorizeProject } from '../modules/authz/service'
+import { requireTokenRoute } from '../modules/authz/token-scopes'
 import { HttpProblem, Problem } from '../problems'
 import { problems } from '../shared/docs'
 import {
@@ -207,6 +208,7 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
     async ({ request, server }) => {
       const bearer = bearerOf(request)
       const principal = await authenticate(ctx, bearer)
+      requireTokenRoute(principal, 'GET', '/ws')
       if (hub.socketCount(principal.userId) >= limits.maxSocketsPerUser)
         throw tooManySockets(limits.maxSocketsPerUser)
       const data: SocketData = {
