@@ -17,6 +17,7 @@ import { createAccessTokens } from './modules/auth/tokens'
 import { requireTokenRoute } from './modules/authz/token-scopes'
 import { commentRoutes } from './modules/comments/routes'
 import { healthRoutes } from './modules/health/routes'
+import { idempotency } from './modules/idempotency/middleware'
 import { notificationRoutes } from './modules/notifications/routes'
 import { memberRoutes } from './modules/projects/members/routes'
 import { projectRoutes } from './modules/projects/routes'
@@ -101,6 +102,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
       }),
     )
     .use(healthRoutes(db))
+    .use(idempotency(ctx, authenticateRequest))
     .use(realtime.plugin)
     .group('/api/v1', (api) =>
       api
