@@ -185,6 +185,34 @@ describe('Idempotency-Key', () => {
     expect(row?.n).toBe(0)
   })
 
+  it('replays an upload (a streamed body is bound by method, path and content type only)', async () => {
+    const task = await createTask(server, team.project.id, team.member)
+    const key = newKey()
+    const upload = (text: string) => {
+      const form = new FormData()
+      form.append('file', new Blob([text], { type: 'text/plain' }), 'notes.txt')
+      return fetch(`${server.url}/api/v1/tasks/${task.id}/attachments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${team.member.access}`, 'idempotency-key': key },
+        body: form,
+      })
+    }
+    const first = await upload('hello')
+    expect(first.status).toBe(201)
+    const again = await upload('hello')
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotency-replayed')).toBe('true')
+    expect(await again.text()).toBe(await first.text())
+    // The route streams the body itself, so a different file is not told apart: replayed.
+    const other = await upload('other')
+    expect(other.status).toBe(201)
+    expect(other.headers.get('idempotency-replayed')).toBe('true')
+    const [row] = await server.db.sql<{ n: number }[]>`
+      select count(*)::int as n from task_attachments where task_id = ${task.id}
+    `
+    expect(row?.n).toBe(1)
+  })
+
   it('leaves requests without a key alone', async () => {
     const name = `Plain ${crypto.randomUUID()}`
     const a = await post('/api/v1/projects', team.owner.access, { name })
