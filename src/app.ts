@@ -24,6 +24,8 @@ import { projectRoutes } from './modules/projects/routes'
 import { taskRoutes } from './modules/tasks/routes'
 import { tokenRoutes } from './modules/tokens/routes'
 import { userRoutes } from './modules/users/routes'
+import { webhookRoutes } from './modules/webhooks/routes'
+import { deliveryWorker } from './modules/webhooks/worker'
 import { apiDocs } from './openapi'
 import { AnnouncingSessionCache, createRealtime, websocketLimits } from './realtime'
 import { eventRoutes } from './realtime/routes'
@@ -86,6 +88,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
           { name: 'Notifications', description: 'The caller’s notifications' },
           { name: 'Events', description: 'The WebSocket’s project event feed, over HTTP' },
           { name: 'Tokens', description: 'Scoped API tokens for scripts and services' },
+          { name: 'Webhooks', description: 'Signed event deliveries to other services' },
         ],
         components: {
           securitySchemes: {
@@ -103,6 +106,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     )
     .use(healthRoutes(db))
     .use(idempotency(ctx, authenticateRequest))
+    .use(deliveryWorker(ctx))
     .use(realtime.plugin)
     .group('/api/v1', (api) =>
       api
@@ -117,6 +121,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
         .use(notificationRoutes(ctx, guard))
         .use(eventRoutes(ctx, guard))
         .use(tokenRoutes(ctx, guard))
+        .use(webhookRoutes(ctx, guard))
         .use(taskRoutes(ctx, guard)),
     )
   return app

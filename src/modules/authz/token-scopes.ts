@@ -80,6 +80,18 @@ export const TOKEN_ROUTES: Record<string, RouteAccess> = {
   'PUT /api/v1/tasks/:id/comments/:comment_id': 'comments:write',
   'DELETE /api/v1/tasks/:id/comments/:comment_id': 'comments:write',
 
+  'GET /api/v1/projects/:id/webhooks': 'webhooks:manage',
+  'POST /api/v1/projects/:id/webhooks': 'webhooks:manage',
+  'GET /api/v1/projects/:id/webhooks/:webhook_id': 'webhooks:manage',
+  'PATCH /api/v1/projects/:id/webhooks/:webhook_id': 'webhooks:manage',
+  'PUT /api/v1/projects/:id/webhooks/:webhook_id': 'webhooks:manage',
+  'DELETE /api/v1/projects/:id/webhooks/:webhook_id': 'webhooks:manage',
+  'POST /api/v1/projects/:id/webhooks/:webhook_id/rotate-secret': 'webhooks:manage',
+  'POST /api/v1/projects/:id/webhooks/:webhook_id/ping': 'webhooks:manage',
+  'GET /api/v1/projects/:id/webhooks/:webhook_id/deliveries': 'webhooks:manage',
+  'POST /api/v1/projects/:id/webhooks/:webhook_id/deliveries/:delivery_id/redeliver':
+    'webhooks:manage',
+
   'GET /api/v1/notifications': 'notifications:read',
   'GET /api/v1/notifications/unread-count': 'notifications:read',
   'PUT /api/v1/notifications/read-all': 'notifications:read',
