@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
 import { createApp } from '../src/app'
 import { createLogger } from '../src/logger'
+import { destinationProblem, isPublicAddress } from '../src/modules/webhooks/destination'
 import { expectProblemShape, startServer, type TestServer } from './helpers'
 import { createTeam, type Team } from './team'
 
@@ -136,6 +137,32 @@ describe('webhooks: management', () => {
       }),
       400,
     )
+  })
+
+  it('tells public addresses from the rest', async () => {
+    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:808:808'])
+      expect(`${address}: ${isPublicAddress(address)}`).toBe(`${address}: true`)
+    for (const address of [
+      '127.0.0.1',
+      '10.0.0.1',
+      '172.16.5.4',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      '::',
+      'fe80::1',
+      'fd00::1',
+      '::ffff:10.0.0.1',
+      '::ffff:7f00:1',
+      '64:ff9b::a00:1',
+      'not an address',
+    ])
+      expect(`${address}: ${isPublicAddress(address)}`).toBe(`${address}: false`)
+    expect(await destinationProblem('https://user:pw@8.8.8.8/', false)).toContain('credentials')
+    expect(await destinationProblem('https://8.8.8.8/hook', false)).toBeUndefined()
+    expect(await destinationProblem('http://127.0.0.1/hook', true)).toBeUndefined()
   })
 
   it('refuses non-public destinations without WEBHOOK_ALLOW_PRIVATE', async () => {
@@ -274,6 +301,45 @@ describe('webhooks: delivery', () => {
       expect(rx.received).toHaveLength(0)
     } finally {
       rx.stop()
+    }
+  }, 30_000)
+
+  it('does not follow redirects: a 3xx is a failed attempt, retried', async () => {
+    let followed = 0
+    const target = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch() {
+        followed += 1
+        return new Response('ok')
+      },
+    })
+    const hits: number[] = []
+    const redirecting = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch() {
+        hits.push(Date.now())
+        return Response.redirect(`http://127.0.0.1:${target.port}/`, 302)
+      },
+    })
+    try {
+      const project = await createProjectFor()
+      const hook = await createHook(
+        `http://127.0.0.1:${redirecting.port}/`,
+        ['task.created'],
+        project,
+      )
+      await newTask('Redirected', project)
+      await until(() => hits.length >= 2)
+      expect(followed).toBe(0)
+      const log = await server.request('GET', `${hooksOf(project)}/${hook.id}/deliveries`, {
+        token: team.owner.access,
+      })
+      expect(log.body[0].attempt_log[0]).toMatchObject({ response_status: 302, error: 'HTTP 302' })
+    } finally {
+      target.stop(true)
+      redirecting.stop(true)
     }
   }, 30_000)
 

@@ -20,10 +20,11 @@ for (const [net, bits] of [
   ['240.0.0.0', 4],
 ] as const)
   blocked.addSubnet(net, bits, 'ipv4')
+// No ::ffff:0:0/96 here: BlockList would match every IPv4 address against it. IPv4-mapped
+// addresses are judged by their IPv4 part below.
 for (const [net, bits] of [
   ['::', 128],
   ['::1', 128],
-  ['::ffff:0:0', 96],
   ['64:ff9b::', 96],
   ['100::', 64],
   ['2001:db8::', 32],
@@ -40,6 +41,13 @@ export function isPublicAddress(address: string): boolean {
     // An IPv4-mapped address is judged as the IPv4 address it carries.
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
     if (mapped) return isPublicAddress(mapped)
+    // The same in hex, as URL parsing writes it: ::ffff:7f00:1 is 127.0.0.1.
+    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address)
+    if (hex) {
+      const high = Number.parseInt(hex[1] as string, 16)
+      const low = Number.parseInt(hex[2] as string, 16)
+      return isPublicAddress(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`)
+    }
   }
   return !blocked.check(address, family === 4 ? 'ipv4' : 'ipv6')
 }
