@@ -343,6 +343,39 @@ describe('webhooks: delivery', () => {
     }
   }, 30_000)
 
+  it('marks a delivery failed after 24 hours, and stops a webhook after 20 failures in a row', async () => {
+    const rx = receiver(1_000)
+    try {
+      const project = await createProjectFor()
+      const hook = await createHook(rx.url, ['task.created'], project)
+      // As if the webhook had already failed 19 times and this delivery were a day old.
+      await server.db.sql`update webhooks set failures_in_a_row = 19 where id = ${hook.id}`
+      await server.db.sql`
+        insert into webhook_deliveries (webhook_id, message_id, event, payload, created_at)
+        values (${hook.id}, 'old_1', 'ping', '{}', now() - interval '25 hours')
+      `
+      const done = await until(async () => {
+        const [row] = await server.db.sql<{ status: string; attempts: number }[]>`
+          select status, attempts from webhook_deliveries where message_id = 'old_1'
+        `
+        return row?.status === 'failed' ? row : undefined
+      })
+      expect(done).toMatchObject({ status: 'failed', attempts: 1 })
+      const read = await server.request('GET', `${hooksOf(project)}/${hook.id}`, {
+        token: team.owner.access,
+      })
+      expect(read.body.active).toBe(false)
+      // Inactive: a new event queues nothing for it.
+      await newTask('After deactivation', project)
+      const [row] = await server.db.sql<{ n: number }[]>`
+        select count(*)::int as n from webhook_deliveries where webhook_id = ${hook.id} and event_id is not null
+      `
+      expect(row?.n).toBe(0)
+    } finally {
+      rx.stop()
+    }
+  }, 30_000)
+
   it('loses nothing across a restart between the change and the delivery', async () => {
     const rx = receiver()
     // An instance whose worker looks once, at start, and then not for a minute.
