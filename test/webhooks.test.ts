@@ -365,6 +365,15 @@ describe('webhooks: delivery', () => {
         token: team.owner.access,
       })
       expect(read.body.active).toBe(false)
+      const notes = await server.request('GET', '/api/v1/notifications', {
+        token: team.owner.access,
+      })
+      expect(
+        notes.body.data.some(
+          (n: { type: string; entity_id: string }) =>
+            n.type === 'webhook_disabled' && n.entity_id === hook.id,
+        ),
+      ).toBe(true)
       // Inactive: a new event queues nothing for it.
       await newTask('After deactivation', project)
       const [row] = await server.db.sql<{ n: number }[]>`

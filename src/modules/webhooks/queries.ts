@@ -232,6 +232,14 @@ export async function recordAttempt(
   return hook
 }
 
+/** Deactivates the webhook if it is still active; returns it with its project's owner then. */
 export async function deactivateWebhook(db: Executor, webhookId: string) {
-  await db`update webhooks set active = false, updated_at = now() where id = ${webhookId}`
+  const [row] = await db<{ id: string; url: string; project_id: string; owner_id: string }[]>`
+    update webhooks w
+    set active = false, updated_at = now()
+    from projects p
+    where w.id = ${webhookId} and w.active and p.id = w.project_id
+    returning w.id, w.url, w.project_id, p.owner_id
+  `
+  return row
 }

@@ -1,6 +1,8 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { describeError } from '../../logger'
+import { announceNotifications } from '../../realtime/events'
+import { insertNotifications } from '../notifications/queries'
 import { destinationProblem } from './destination'
 import {
   type AttemptOutcome,
@@ -68,10 +70,29 @@ async function deliver(ctx: AppContext, delivery: DueDelivery) {
         }
   const hook = await recordAttempt(ctx.sql, delivery, outcome, next)
   if (hook?.active && hook.failures_in_a_row >= DEACTIVATE_AFTER) {
-    await deactivateWebhook(ctx.sql, delivery.webhook_id)
-    ctx.log.warn('webhook deactivated after failures in a row', {
-      webhook_id: delivery.webhook_id,
+    // Deactivated and its project's owner told, in one transaction.
+    const stopped = await ctx.sql.begin(async (tx) => {
+      const row = await deactivateWebhook(tx, delivery.webhook_id)
+      if (row)
+        await announceNotifications(
+          tx,
+          await insertNotifications(tx, [
+            {
+              user_id: row.owner_id,
+              type: 'webhook_disabled',
+              title: 'A webhook was deactivated',
+              message: `${DEACTIVATE_AFTER} deliveries in a row to ${row.url.slice(0, 200)} failed; it is now inactive.`,
+              entity_type: 'webhook',
+              entity_id: row.id,
+            },
+          ]),
+        )
+      return row
     })
+    if (stopped)
+      ctx.log.warn('webhook deactivated after failures in a row', {
+        webhook_id: delivery.webhook_id,
+      })
   }
 }
 
