@@ -30,4 +30,6 @@ export type TokenGrant = {
   scopes: ReadonlySet<string>
   /** Lower-case project ids the token is limited to; undefined for every project. */
   projectIds?: readonly string[]
+  /** When the token expires (epoch milliseconds); undefined for never. */
+  expiresAt?: number
 }

@@ -4,6 +4,7 @@ import { ScopeName } from '../src/modules/tokens/model'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
 import { createTeam, type Team } from './team'
+import { subscribedClient } from './ws'
 
 let server: TestServer
 let team: Team
@@ -231,6 +232,43 @@ describe('API tokens: scopes × routes', () => {
     expect(made.status).toBe(201)
   })
 })
+
+describe('API tokens on the WebSocket', () => {
+  it('needs projects:read, stays open past the sweep, gets events and closes on revocation', async () => {
+    const without = await newToken(team.member, { name: 'ws-no', scopes: ['tasks:read'] })
+    const refused = await fetch(`${server.url}/ws`, {
+      headers: { authorization: `Bearer ${without.token}` },
+    })
+    expect(refused.status).toBe(403)
+    const withScope = await newToken(team.member, { name: 'ws', scopes: ['projects:read'] })
+    const client = await subscribedClient(server, withScope.token, team.project.id)
+    try {
+      // The expiry sweep runs every second: an API token is not a JWT and must not look expired.
+      await Bun.sleep(1_500)
+      await createTaskThroughApi('Seen live')
+      const event = await client.next((f) => f.event === 'task.created')
+      expect(event.data.task.title).toBe('Seen live')
+      expect(
+        (
+          await server.request('DELETE', `/api/v1/tokens/${withScope.id}`, {
+            token: team.member.access,
+          })
+        ).status,
+      ).toBe(204)
+      expect((await client.closed).code).toBe(4401)
+    } finally {
+      client.close()
+    }
+  }, 30_000)
+})
+
+async function createTaskThroughApi(title: string) {
+  const res = await server.request('POST', '/api/v1/tasks', {
+    token: team.owner.access,
+    body: { title, project_id: team.project.id },
+  })
+  expect(res.status).toBe(201)
+}
 
 describe('API tokens: project_ids', () => {
   it('limits reads, lists, searches and writes to the listed projects', async () => {

@@ -216,7 +216,10 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
         userId: principal.userId,
         sessionId: principal.sessionId,
         principal,
-        expiresAt: expiryOf(bearer as string),
+        // An API token has no JWT expiry: its own, or none (revocation closes it as session_ended).
+        expiresAt: principal.token
+          ? (principal.token.expiresAt ?? Number.POSITIVE_INFINITY)
+          : expiryOf(bearer as string),
         topics: new Set(),
         closed: false,
         rate: { since: 0, count: 0 },

@@ -71,6 +71,7 @@ export type TokenPrincipalRow = {
   live: boolean
   scopes: string[]
   project_ids: string[] | null
+  expires_at: string | null
   roles: string[]
   permissions: string[]
 }
@@ -85,6 +86,7 @@ export async function selectTokenPrincipal(db: Executor, tokenHash: string) {
         as live,
       k.scopes,
       k.project_ids,
+      k.expires_at,
       ${roleNamesOf(db, 'k.user_id')} as roles,
       array(
         select distinct p.name::text

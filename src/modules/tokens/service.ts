@@ -83,6 +83,7 @@ export async function authenticateApiToken(ctx: AppContext, bearer: string): Pro
           token: {
             scopes: new Set(row.scopes),
             projectIds: row.project_ids ?? undefined,
+            expiresAt: row.expires_at ? Date.parse(row.expires_at) : undefined,
           },
         }
       : null
