@@ -14,13 +14,18 @@ import { authGuard, requestAuthenticator } from './modules/auth/guard'
 import { createPasswordHasher } from './modules/auth/passwords'
 import { authRoutes } from './modules/auth/routes'
 import { createAccessTokens } from './modules/auth/tokens'
+import { requireTokenRoute } from './modules/authz/token-scopes'
 import { commentRoutes } from './modules/comments/routes'
 import { healthRoutes } from './modules/health/routes'
+import { idempotency } from './modules/idempotency/middleware'
 import { notificationRoutes } from './modules/notifications/routes'
 import { memberRoutes } from './modules/projects/members/routes'
 import { projectRoutes } from './modules/projects/routes'
 import { taskRoutes } from './modules/tasks/routes'
+import { tokenRoutes } from './modules/tokens/routes'
 import { userRoutes } from './modules/users/routes'
+import { webhookRoutes } from './modules/webhooks/routes'
+import { deliveryWorker } from './modules/webhooks/worker'
 import { apiDocs } from './openapi'
 import { AnnouncingSessionCache, createRealtime, websocketLimits } from './realtime'
 import { eventRoutes } from './realtime/routes'
@@ -60,7 +65,9 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   let guarded: Set<string> | undefined
   const beforeBody = (request: Request, route: string) => {
     guarded ??= guardedRoutes(app.routes)
-    return guarded.has(`${request.method} ${route}`) ? authenticateRequest(request) : undefined
+    if (!guarded.has(`${request.method} ${route}`)) return undefined
+    // An API token outside its scopes gets 403 before its body is read too.
+    return authenticateRequest(request).then((p) => requireTokenRoute(p, request.method, route))
   }
   const app = new Elysia({ websocket: websocketLimits(config) })
     .use(httpBasics(config, log, beforeBody))
@@ -81,17 +88,28 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
             name: 'Events',
             description: 'Real time: the WebSocket, and its project event feed over HTTP',
           },
+          { name: 'Tokens', description: 'Scoped API tokens for scripts and services' },
+          { name: 'Webhooks', description: 'Signed event deliveries to other services' },
           { name: 'Admin', description: 'Users, metrics and logs for admins' },
           { name: 'Operations', description: 'Health and documentation' },
         ],
         components: {
           securitySchemes: {
             bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+            apiToken: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'tapi_…',
+              description:
+                'An API token from POST /api/v1/tokens: limited to its scopes and project_ids; 403 on routes closed to tokens',
+            },
           },
         },
       }),
     )
     .use(healthRoutes(db))
+    .use(idempotency(ctx, authenticateRequest))
+    .use(deliveryWorker(ctx))
     .use(realtime.plugin)
     .group('/api/v1', (api) =>
       api
@@ -105,6 +123,8 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
         .use(attachmentRoutes(ctx, guard))
         .use(notificationRoutes(ctx, guard))
         .use(eventRoutes(ctx, guard))
+        .use(tokenRoutes(ctx, guard))
+        .use(webhookRoutes(ctx, guard))
         .use(taskRoutes(ctx, guard)),
     )
   return app

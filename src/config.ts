@@ -48,6 +48,9 @@ const EnvSchema = t.Object({
   MAX_JSON_BODY_BYTES: t.Integer({ minimum: 1024, maximum: 134_217_728, default: 1_048_576 }),
   MAX_JSON_DEPTH: t.Integer({ minimum: 1, maximum: 1_000, default: 64 }),
   SHUTDOWN_TIMEOUT_MS: Millis(10_000),
+  WEBHOOK_ALLOW_PRIVATE: t.Boolean({ default: false }),
+  WEBHOOK_POLL_MS: t.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  WEBHOOK_RETRY_BASE_MS: t.Integer({ minimum: 1, maximum: 3_600_000, default: 10_000 }),
   UPLOAD_DIR: t.Optional(t.String({ minLength: 1 })),
   REUSE_PORT: t.Boolean({ default: false }),
   EMBEDDED_FSYNC: t.Boolean({ default: true }),
@@ -101,6 +104,8 @@ export type Config = {
   shutdownTimeoutMs: number
   uploadDir: string
   maxUploadBytes: number
+  /** Webhook destinations, delivery polling and the first retry delay (later ones grow from it). */
+  webhooks: { allowPrivate: boolean; pollMs: number; retryBaseMs: number }
   /** Events kept for replay, and the limits of each WebSocket. */
   realtime: {
     retentionHours: number
@@ -206,6 +211,11 @@ function toConfig(env: Env): Config {
     maxJsonBodyBytes: env.MAX_JSON_BODY_BYTES,
     maxJsonDepth: env.MAX_JSON_DEPTH,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    webhooks: {
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+      pollMs: env.WEBHOOK_POLL_MS,
+      retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+    },
     uploadDir: env.UPLOAD_DIR ?? join(env.DATA_DIR, 'uploads'),
     maxUploadBytes: env.MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
     realtime: {

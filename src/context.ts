@@ -21,4 +21,15 @@ export type Principal = {
   sessionId: string
   roles: string[]
   permissions: ReadonlySet<string>
+  /** Set when the caller is an API token (then `sessionId` is the token's id). */
+  token?: TokenGrant
+}
+
+/** What an API token adds to its owner's rights: limits, never more. */
+export type TokenGrant = {
+  scopes: ReadonlySet<string>
+  /** Lower-case project ids the token is limited to; undefined for every project. */
+  projectIds?: readonly string[]
+  /** When the token expires (epoch milliseconds); undefined for never. */
+  expiresAt?: number
 }

@@ -4,6 +4,9 @@ import init from '../sql/0001_init.sql' with { type: 'text' }
 import projects from '../sql/0002_projects.sql' with { type: 'text' }
 import tasks from '../sql/0003_tasks.sql' with { type: 'text' }
 import events from '../sql/0005_events.sql' with { type: 'text' }
+import apiTokens from '../sql/0011_api_tokens.sql' with { type: 'text' }
+import idempotency from '../sql/0012_idempotency.sql' with { type: 'text' }
+import webhooks from '../sql/0013_webhooks.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
@@ -140,6 +143,9 @@ export const migrations = [
   { version: 2, name: '0002_projects', text: projects },
   { version: 3, name: '0003_tasks', text: tasks },
   { version: 5, name: '0005_events', text: events },
+  { version: 11, name: '0011_api_tokens', text: apiTokens },
+  { version: 12, name: '0012_idempotency', text: idempotency },
+  { version: 13, name: '0013_webhooks', text: webhooks },
 ]
 
 // Any fixed 64-bit key shared by every instance; it serialises concurrent migrators.

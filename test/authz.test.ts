@@ -10,6 +10,9 @@ import { authorizeProject } from '../src/modules/authz/service'
 import { HttpProblem } from '../src/problems'
 import { registerUser, startServer, type TestServer } from './helpers'
 
+// The pure policy checks do not read the project; any id stands for it.
+const PROJECT = '00000000-0000-4000-8000-000000000000'
+
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
@@ -73,35 +76,35 @@ describe('canOnProject', () => {
     const developer = await principalWithRole('developer')
     for (const [action, allowed] of Object.entries(allowedFor) as [ProjectAction, ProjectRole[]][])
       for (const role of roles)
-        expect(`${action}/${role}:${canOnProject(developer, action, role)}`).toBe(
+        expect(`${action}/${role}:${canOnProject(developer, action, role, PROJECT)}`).toBe(
           `${action}/${role}:${allowed.includes(role)}`,
         )
   })
 
   it('keeps a global viewer read-only even as project owner', async () => {
     const viewer = await principalWithRole('viewer')
-    expect(canOnProject(viewer, 'project.read', 'owner')).toBe(true)
-    expect(canOnProject(viewer, 'task.read', 'owner')).toBe(true)
-    expect(canOnProject(viewer, 'task.write', 'owner')).toBe(false)
-    expect(canOnProject(viewer, 'project.update', 'owner')).toBe(false)
+    expect(canOnProject(viewer, 'project.read', 'owner', PROJECT)).toBe(true)
+    expect(canOnProject(viewer, 'task.read', 'owner', PROJECT)).toBe(true)
+    expect(canOnProject(viewer, 'task.write', 'owner', PROJECT)).toBe(false)
+    expect(canOnProject(viewer, 'project.update', 'owner', PROJECT)).toBe(false)
   })
 
   it('refuses everything to a non-member and allows everything to an admin', async () => {
     const manager = await principalWithRole('manager')
     const admin = await principalWithRole('admin')
     for (const action of Object.keys(allowedFor) as ProjectAction[]) {
-      expect(canOnProject(manager, action, undefined)).toBe(false)
-      expect(canOnProject(admin, action, undefined)).toBe(true)
+      expect(canOnProject(manager, action, undefined, PROJECT)).toBe(false)
+      expect(canOnProject(admin, action, undefined, PROJECT)).toBe(true)
     }
   })
 
   it('lets managers manage members but never the owner, unless admin', async () => {
     const developer = await principalWithRole('developer')
     const admin = await principalWithRole('admin')
-    expect(canManageMember(developer, 'manager', 'member')).toBe(true)
-    expect(canManageMember(developer, 'manager', 'owner')).toBe(false)
-    expect(canManageMember(developer, 'member', 'viewer')).toBe(false)
-    expect(canManageMember(admin, undefined, 'owner')).toBe(true)
+    expect(canManageMember(developer, 'manager', 'member', PROJECT)).toBe(true)
+    expect(canManageMember(developer, 'manager', 'owner', PROJECT)).toBe(false)
+    expect(canManageMember(developer, 'member', 'viewer', PROJECT)).toBe(false)
+    expect(canManageMember(admin, undefined, 'owner', PROJECT)).toBe(true)
   })
 })
 

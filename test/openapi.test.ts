@@ -65,16 +65,17 @@ describe('the served OpenAPI 3.1 document', () => {
     expect(id('delete /api/v1/auth/sessions/{id}')).toBe('deleteSession')
   })
 
-  it('marks public operations with security: [] and the rest with the bearer scheme', () => {
+  it('marks public operations with security: [] and the rest with the bearer schemes', () => {
     for (const { key, op } of operations()) {
       expect(`${key}: ${Array.isArray(op.security)}`).toBe(`${key}: true`)
+      // A session's access token, or an API token (which TOKEN_ROUTES may still refuse with 403).
       for (const requirement of op.security ?? [])
-        expect(Object.keys(requirement)).toEqual(['bearerAuth'])
+        expect(['bearerAuth', 'apiToken']).toContain(Object.keys(requirement).join())
     }
     const security = (key: string) => operations().find((o) => o.key === key)?.op.security
     expect(security('post /api/v1/auth/login')).toEqual([])
     expect(security('get /health')).toEqual([])
-    expect(security('get /api/v1/users/me')).toEqual([{ bearerAuth: [] }])
+    expect(security('get /api/v1/users/me')).toEqual([{ bearerAuth: [] }, { apiToken: [] }])
   })
 
   it('has no OpenAPI 3.0 `nullable` and no coercion helper (a string with format integer)', () => {

@@ -13,6 +13,10 @@ afterAll(() => server.close())
  */
 const MATRICES: [RegExp, string][] = [
   [/^\/api\/v1\/tasks\/:id\/(comments|attachments)/, 'test/access-matrix-7c.test.ts'],
+  // Each user's own tokens (another user's: 404); any token on them: 403; scopes × routes.
+  [/^\/api\/v1\/tokens(\/|$)/, 'test/tokens.test.ts'],
+  // Owner, manager, admin; member, viewer and outsider 403; API tokens need webhooks:manage.
+  [/^\/api\/v1\/projects\/:id\/webhooks/, 'test/webhooks.test.ts, test/tokens.test.ts'],
   [/^\/api\/v1\/notifications/, 'test/access-matrix-7c.test.ts'],
   [/^\/api\/v1\/(projects|admin)|^\/api\/v1\/tasks\/:id\/activity$/, 'test/projects.test.ts'],
   [/^\/api\/v1\/tasks/, 'test/tasks.test.ts'],

@@ -1,4 +1,5 @@
 import type { Executor } from '../db'
+import { queueEventDeliveries } from '../modules/webhooks/service'
 import { insertEvent, lockProjectEvents, notify } from './queries'
 
 /** The event names of the WebSocket contract (`noun.verb`). */
@@ -44,6 +45,8 @@ export async function recordEvent(
 ) {
   await lockProjectEvents(tx, event.project_id)
   const { id, at } = await insertEvent(tx, event)
+  // The webhook outbox, in the same transaction: a delivery exists if and only if this commits.
+  await queueEventDeliveries(tx, { ...event, id, at })
   const reference: Signal = { k: 'e', id, p: event.project_id }
   await notify(tx, fitted({ ...reference, e: event.event, d: event.data, at }, reference))
   return { id, at }

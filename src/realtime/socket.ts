@@ -4,6 +4,7 @@ import type { AppContext } from '../context'
 import { describeError } from '../logger'
 import { authenticate } from '../modules/auth/service'
 import { authorizeProject } from '../modules/authz/service'
+import { requireTokenRoute } from '../modules/authz/token-scopes'
 import { HttpProblem, Problem } from '../problems'
 import { problems } from '../shared/docs'
 import {
@@ -207,6 +208,7 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
     async ({ request, server }) => {
       const bearer = bearerOf(request)
       const principal = await authenticate(ctx, bearer)
+      requireTokenRoute(principal, 'GET', '/ws')
       if (hub.socketCount(principal.userId) >= limits.maxSocketsPerUser)
         throw tooManySockets(limits.maxSocketsPerUser)
       const data: SocketData = {
@@ -214,7 +216,10 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
         userId: principal.userId,
         sessionId: principal.sessionId,
         principal,
-        expiresAt: expiryOf(bearer as string),
+        // An API token has no JWT expiry: its own, or none (revocation closes it as session_ended).
+        expiresAt: principal.token
+          ? (principal.token.expiresAt ?? Number.POSITIVE_INFINITY)
+          : expiryOf(bearer as string),
         topics: new Set(),
         closed: false,
         rate: { since: 0, count: 0 },

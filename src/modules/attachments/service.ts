@@ -124,7 +124,7 @@ export async function removeAttachment(
   attachmentId: string,
 ) {
   const access = await authorizeTask(ctx.sql, principal, taskId, 'task.read')
-  const mayModerate = canOnProject(principal, 'task.moderate', access.role)
+  const mayModerate = canOnProject(principal, 'task.moderate', access.role, access.projectId)
   const removed = await ctx.sql.begin(async (tx) => {
     const attachment = await selectAttachment(tx, taskId, attachmentId)
     if (!attachment) throw noSuchAttachment()

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext, Principal } from '../../context'
 import { noteUser } from '../../http'
+import { requireTokenRoute } from '../authz/token-scopes'
 import { authenticate } from './service'
 
 /** Authenticates a request at most once, however many hooks ask; the answer is kept per request. */
@@ -29,9 +30,10 @@ export type RequestAuthenticator = ReturnType<typeof requestAuthenticator>
 export function authGuard(authenticateRequest: RequestAuthenticator) {
   return new Elysia({ name: 'auth-guard' }).macro({
     auth: {
-      detail: { security: [{ bearerAuth: [] }] },
-      async transform({ request }) {
-        await authenticateRequest(request)
+      detail: { security: [{ bearerAuth: [] }, { apiToken: [] }] },
+      async transform({ request, route }) {
+        // An API token outside its scopes, or on a route closed to tokens, gets 403 here.
+        requireTokenRoute(await authenticateRequest(request), request.method, route)
       },
       async resolve({ request }) {
         return { principal: await authenticateRequest(request) }

@@ -2,6 +2,7 @@ import type { AppContext, Principal } from '../../context'
 import type { Executor, Sql } from '../../db'
 import { describeError, type Logger } from '../../logger'
 import { conflict, notFound, unauthorized } from '../../problems'
+import { authenticateApiToken, isApiToken } from '../tokens/service'
 import { selectUser } from '../users/queries'
 import type { AuthTokens, Login, Register } from './model'
 import {
@@ -136,6 +137,7 @@ const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i
 export async function authenticate(ctx: AppContext, header: string | null): Promise<Principal> {
   const token = header ? BEARER.exec(header)?.[1] : undefined
   if (!token) throw unauthorized()
+  if (isApiToken(token)) return authenticateApiToken(ctx, token)
   const claims = await ctx.tokens.verify(token)
   if (!claims) throw unauthorized('Invalid or expired access token')
   const principal = await sessionPrincipal(ctx, claims.sid)

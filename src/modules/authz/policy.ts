@@ -1,5 +1,6 @@
 import type { Principal } from '../../context'
 import { forbidden } from '../../problems'
+import { tokenAllowsProject } from './token-scopes'
 
 export type Permission =
   | 'users.read'
@@ -43,12 +44,17 @@ export function requirePermission(principal: Principal, permission: Permission) 
     throw forbidden(`This needs the ${permission} permission`)
 }
 
-/** Decides an action on a project from the caller's global permissions and membership role. */
+/**
+ * Decides an action on a project from the caller's global permissions and membership role; an API
+ * token limited to other projects may do nothing in this one, whatever its owner may.
+ */
 export function canOnProject(
   principal: Principal,
   action: ProjectAction,
   projectRole: ProjectRole | undefined,
+  projectId: string,
 ): boolean {
+  if (!tokenAllowsProject(principal, projectId)) return false
   if (isAdmin(principal)) return true
   const rule = PROJECT_RULES[action]
   if (!hasPermission(principal, rule.permission) || projectRole === undefined) return false
@@ -60,7 +66,8 @@ export function canManageMember(
   principal: Principal,
   actorRole: ProjectRole | undefined,
   targetRole: ProjectRole,
+  projectId: string,
 ): boolean {
-  if (!canOnProject(principal, 'members.manage', actorRole)) return false
+  if (!canOnProject(principal, 'members.manage', actorRole, projectId)) return false
   return targetRole !== 'owner' || isAdmin(principal)
 }

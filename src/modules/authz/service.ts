@@ -3,6 +3,7 @@ import type { Executor } from '../../db'
 import { forbidden, notFound } from '../../problems'
 import { canOnProject, type ProjectAction } from './policy'
 import { selectProjectAccess, selectTaskAccess } from './queries'
+import { requireTokenProject } from './token-scopes'
 
 /**
  * Throws 404 when the project does not exist and 403 when the caller may not do `action` in it;
@@ -16,7 +17,8 @@ export async function authorizeProject(
 ) {
   const access = await selectProjectAccess(db, projectId, principal.userId)
   if (!access) throw notFound('No such project')
-  if (!canOnProject(principal, action, access.role))
+  requireTokenProject(principal, projectId)
+  if (!canOnProject(principal, action, access.role, projectId))
     throw forbidden(
       access.role
         ? 'Your project role does not allow this'
@@ -37,7 +39,8 @@ export async function authorizeTask(
 ) {
   const access = await selectTaskAccess(db, taskId, principal.userId)
   if (!access) throw notFound('No such task')
-  if (!canOnProject(principal, action, access.role))
+  requireTokenProject(principal, access.projectId)
+  if (!canOnProject(principal, action, access.role, access.projectId))
     throw forbidden(
       access.role
         ? 'Your project role does not allow this'

@@ -115,7 +115,7 @@ export async function removeComment(
   await ctx.sql.begin(async (tx) => {
     const comment = await selectCommentForUpdate(tx, taskId, commentId)
     if (!comment) throw noSuchComment()
-    const mayModerate = canOnProject(principal, 'task.moderate', access.role)
+    const mayModerate = canOnProject(principal, 'task.moderate', access.role, access.projectId)
     if (comment.user_id !== principal.userId && !mayModerate)
       throw forbidden('Only the author, a project owner or manager, or an admin may delete it')
     await deleteComment(tx, commentId)

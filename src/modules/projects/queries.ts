@@ -71,6 +71,8 @@ export type ProjectFilter = {
   userId: string
   /** Every project (admins), not only those the user is a member of. */
   all: boolean
+  /** An API token's project limit: only these projects, whatever the rest says. */
+  projectIds?: readonly string[]
   status?: string
   search?: string
 }
@@ -79,6 +81,7 @@ function projectFilter(db: Executor, filter: ProjectFilter) {
   const pattern = filter.search ? likePattern(filter.search) : undefined
   return db`
     where true
+      ${filter.projectIds ? db`and p.id = any(${filter.projectIds as string[]}::uuid[])` : db``}
       ${filter.status ? db`and p.status = ${filter.status}` : db``}
       ${pattern ? db`and (p.name ilike ${pattern} or p.description ilike ${pattern})` : db``}
   `

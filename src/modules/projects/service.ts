@@ -46,6 +46,7 @@ export async function listProjects(ctx: AppContext, principal: Principal, query:
   const filter = {
     userId: principal.userId,
     all: query.all === true,
+    projectIds: principal.token?.projectIds,
     status: query.status,
     search: query.search?.trim() || undefined,
   }
@@ -60,7 +61,7 @@ export async function listProjects(ctx: AppContext, principal: Principal, query:
 export async function getProject(ctx: AppContext, principal: Principal, projectId: string) {
   const project = await selectProjectView(ctx.sql, projectId, principal.userId)
   if (!project) throw notFound('No such project')
-  if (!canOnProject(principal, 'project.read', project.member_role ?? undefined))
+  if (!canOnProject(principal, 'project.read', project.member_role ?? undefined, project.id))
     throw forbidden(
       project.member_role
         ? 'Your role does not allow this'

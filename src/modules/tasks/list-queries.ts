@@ -9,6 +9,8 @@ type Fragment = postgres.PendingQuery<postgres.Row[]>
 export type TaskFilter = {
   /** The caller, whose projects bound the list; undefined only for an admin's `all=true`. */
   userId: string | undefined
+  /** An API token's project limit: only these projects, whatever the rest says. */
+  projectIds?: readonly string[]
   projectId?: string
   assigneeId?: string
   statuses?: string[]
@@ -83,10 +85,14 @@ function taskConditions(db: Executor, f: TaskFilter): Fragment {
 }
 
 /** The projects whose tasks may be listed: the caller's, or every one for an admin's all=true. */
-const visibleProjects = (db: Executor, f: TaskFilter) =>
-  f.userId
-    ? db`select project_id from project_members where user_id = ${f.userId}`
-    : db`select id as project_id from projects`
+const visibleProjects = (db: Executor, f: TaskFilter) => db`
+  ${
+    f.userId
+      ? db`select project_id from project_members where user_id = ${f.userId}`
+      : db`select id as project_id from projects where true`
+  }
+  ${f.projectIds ? db`and ${f.userId ? db`project_id` : db`id`} = any(${f.projectIds as string[]}::uuid[])` : db``}
+`
 
 /**
  * One page of the caller's tasks, one row more than `limit` to tell whether another page follows;

@@ -106,6 +106,7 @@ export async function listTasksForUser(
   const search = query.search?.trim() || undefined
   const filter: TaskFilter = {
     userId: query.all ? undefined : principal.userId,
+    projectIds: principal.token?.projectIds,
     projectId: query.project_id,
     assigneeId: query.assignee_id === 'me' ? principal.userId : query.assignee_id,
     statuses: oneOf(query.status, TASK_STATUSES, '/status', errors),

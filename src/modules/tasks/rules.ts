@@ -32,8 +32,11 @@ export const matches = (expected: number[] | 'any' | undefined, version: number)
 /** May the caller delete this task: its creator (who can still write there), a moderator, an admin. */
 export function canDeleteTask(principal: Principal, task: TaskWithRole) {
   const role = task.member_role ?? undefined
-  if (canOnProject(principal, 'task.moderate', role)) return true
-  return task.created_by === principal.userId && canOnProject(principal, 'task.write', role)
+  if (canOnProject(principal, 'task.moderate', role, task.project_id)) return true
+  return (
+    task.created_by === principal.userId &&
+    canOnProject(principal, 'task.write', role, task.project_id)
+  )
 }
 
 // Names in notification titles are cut so the title stays within its 255 characters.

@@ -35,7 +35,7 @@ function asTask(row: TaskWithRole | Task): Task {
 export async function getTask(ctx: AppContext, principal: Principal, id: string) {
   const row = await selectTaskWithRole(ctx.sql, id, principal.userId)
   if (!row) throw notFound('No such task')
-  if (!canOnProject(principal, 'task.read', row.member_role ?? undefined))
+  if (!canOnProject(principal, 'task.read', row.member_role ?? undefined, row.project_id))
     throw notAllowed(row.member_role)
   return asTask(row)
 }
@@ -139,7 +139,9 @@ export async function changeTask(
     const lock = expected === undefined ? 'lock' : 'no lock'
     const current = await selectTaskWithRole(tx, id, principal.userId, lock)
     if (!current) throw notFound('No such task')
-    if (!canOnProject(principal, 'task.write', current.member_role ?? undefined))
+    if (
+      !canOnProject(principal, 'task.write', current.member_role ?? undefined, current.project_id)
+    )
       throw notAllowed(current.member_role)
     if (!matches(expected, current.version)) throw preconditionFailed()
     const before = asTask(current)
@@ -185,7 +187,7 @@ export async function deleteTask(
     const lock = expected === undefined ? 'lock' : 'no lock'
     const current = await selectTaskWithRole(tx, id, principal.userId, lock)
     if (!current) throw notFound('No such task')
-    if (!canOnProject(principal, 'task.read', current.member_role ?? undefined))
+    if (!canOnProject(principal, 'task.read', current.member_role ?? undefined, current.project_id))
       throw notAllowed(current.member_role)
     if (!canDeleteTask(principal, current))
       throw forbidden(

@@ -141,7 +141,7 @@ export async function changeMemberRole(
       await updateProjectOwner(tx, projectId, userId)
       await roleChanged(tx, principal.userId, projectId, userId, current, 'owner')
     } else if (role !== current) {
-      if (!canManageMember(principal, actorRole, current))
+      if (!canManageMember(principal, actorRole, current, projectId))
         throw forbidden('Your project role does not allow this')
       await updateMemberRole(tx, projectId, userId, role)
       await roleChanged(tx, principal.userId, projectId, userId, current, role)
@@ -176,11 +176,11 @@ export async function removeMember(
     const current = await selectMemberRoleForUpdate(tx, projectId, userId)
     if (!current) throw notFound('No such member')
     if (current === 'owner') {
-      if (!self && !canManageMember(principal, actorRole, current))
+      if (!self && !canManageMember(principal, actorRole, current, projectId))
         throw forbidden('Only the owner or an admin can touch the owner')
       throw conflict('The owner cannot leave or be removed; hand ownership over first')
     }
-    if (!self && !canManageMember(principal, actorRole, current))
+    if (!self && !canManageMember(principal, actorRole, current, projectId))
       throw forbidden('Your project role does not allow this')
     await deleteMember(tx, projectId, userId)
     const unassigned = await unassignMemberTasks(tx, projectId, userId)

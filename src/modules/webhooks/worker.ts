@@ -1,0 +1,172 @@
+import { Elysia } from 'elysia'
+import type { AppContext } from '../../context'
+import { describeError } from '../../logger'
+import { announceNotifications } from '../../realtime/events'
+import { insertNotifications } from '../notifications/queries'
+import { destinationProblem } from './destination'
+import {
+  type AttemptOutcome,
+  claimDueDeliveries,
+  type DueDelivery,
+  deactivateWebhook,
+  recordAttempt,
+} from './queries'
+import { sign } from './service'
+
+const TIMEOUT_MS = 10_000
+// A claimed delivery is free again after this, should its worker die mid-attempt.
+const LEASE_SECONDS = 60
+const BATCH = 10
+// Retry delays as multiples of WEBHOOK_RETRY_BASE_MS (default 10 s): 10 s, 1 min, 5 min, 30 min,
+// 2 h, then every 6 h, each with up to ±20 % jitter, for up to 24 hours from the first attempt.
+const GROWTH = [1, 6, 30, 180, 720, 2160]
+const GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000
+const DEACTIVATE_AFTER = 20
+const EXCERPT_CHARS = 500
+
+export function retryDelayMs(baseMs: number, attempts: number) {
+  const factor = GROWTH[Math.min(attempts - 1, GROWTH.length - 1)] as number
+  return Math.round(baseMs * factor * (0.8 + Math.random() * 0.4))
+}
+
+/** Polls for due deliveries and sends them; one per process; returns the function that stops it. */
+export function startDeliveryWorker(ctx: AppContext) {
+  let running = false
+  let stopped = false
+  const tick = async () => {
+    if (running || stopped) return
+    running = true
+    try {
+      for (;;) {
+        const due = await claimDueDeliveries(ctx.sql, BATCH, LEASE_SECONDS)
+        if (due.length === 0 || stopped) break
+        await Promise.all(due.map((delivery) => deliver(ctx, delivery)))
+      }
+    } catch (error) {
+      ctx.log.warn('webhook worker failed', describeError(error))
+    } finally {
+      running = false
+    }
+  }
+  const timer = setInterval(tick, ctx.config.webhooks.pollMs)
+  timer.unref()
+  void tick()
+  return () => {
+    stopped = true
+    clearInterval(timer)
+  }
+}
+
+async function deliver(ctx: AppContext, delivery: DueDelivery) {
+  const outcome = await attempt(ctx, delivery)
+  const age = Date.now() - Date.parse(delivery.created_at)
+  const next = outcome.ok
+    ? { status: 'succeeded' as const, delayMs: 0 }
+    : age >= GIVE_UP_AFTER_MS
+      ? { status: 'failed' as const, delayMs: 0 }
+      : {
+          status: 'retrying' as const,
+          delayMs: retryDelayMs(ctx.config.webhooks.retryBaseMs, delivery.attempts),
+        }
+  const hook = await recordAttempt(ctx.sql, delivery, outcome, next)
+  if (hook?.active && hook.failures_in_a_row >= DEACTIVATE_AFTER) {
+    // Deactivated and its project's owner told, in one transaction.
+    const stopped = await ctx.sql.begin(async (tx) => {
+      const row = await deactivateWebhook(tx, delivery.webhook_id)
+      if (row)
+        await announceNotifications(
+          tx,
+          await insertNotifications(tx, [
+            {
+              user_id: row.owner_id,
+              type: 'webhook_disabled',
+              title: 'A webhook was deactivated',
+              message: `${DEACTIVATE_AFTER} deliveries in a row to ${row.url.slice(0, 200)} failed; it is now inactive.`,
+              entity_type: 'webhook',
+              entity_id: row.id,
+            },
+          ]),
+        )
+      return row
+    })
+    if (stopped)
+      ctx.log.warn('webhook deactivated after failures in a row', {
+        webhook_id: delivery.webhook_id,
+      })
+  }
+}
+
+/** One POST: 10 s at most, redirects not followed, only a short excerpt of the answer kept. */
+async function attempt(ctx: AppContext, delivery: DueDelivery): Promise<AttemptOutcome> {
+  const started = performance.now()
+  const elapsed = () => Math.round(performance.now() - started)
+  const failed = (error: string, status: number | null = null): AttemptOutcome => ({
+    ok: false,
+    response_status: status,
+    duration_ms: elapsed(),
+    error: error.slice(0, 300),
+    excerpt: null,
+  })
+  // The host is resolved again now: DNS may have changed since the webhook was saved.
+  const problem = await destinationProblem(delivery.url, ctx.config.webhooks.allowPrivate)
+  if (problem) return failed(`destination refused: ${problem}`)
+  const timestamp = Math.floor(Date.now() / 1000)
+  try {
+    const response = await fetch(delivery.url, {
+      method: 'POST',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'taskapi-webhooks',
+        'webhook-id': delivery.message_id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': sign(
+          delivery.secret,
+          delivery.message_id,
+          timestamp,
+          delivery.payload,
+        ),
+      },
+      body: delivery.payload,
+    })
+    const excerpt = await readExcerpt(response)
+    const ok = response.status >= 200 && response.status < 300
+    return {
+      ok,
+      response_status: response.status,
+      duration_ms: elapsed(),
+      error: ok ? null : `HTTP ${response.status}`,
+      excerpt,
+    }
+  } catch (error) {
+    const name = (error as Error).name
+    return failed(
+      name === 'TimeoutError' ? 'timed out after 10 s' : String((error as Error).message),
+    )
+  }
+}
+
+/** The first characters of the answer; the rest is not read. */
+async function readExcerpt(response: Response): Promise<string | null> {
+  const reader = response.body?.getReader()
+  if (!reader) return null
+  try {
+    const { value } = await reader.read()
+    return value ? new TextDecoder().decode(value).slice(0, EXCERPT_CHARS) : null
+  } catch {
+    return null
+  } finally {
+    await reader.cancel().catch(() => {})
+  }
+}
+
+/** The worker as a plugin: it runs while the server listens. */
+export function deliveryWorker(ctx: AppContext) {
+  let stop: (() => void) | undefined
+  return new Elysia({ name: 'webhook-delivery-worker' })
+    .onStart(() => {
+      stop = startDeliveryWorker(ctx)
+    })
+    .onStop(() => stop?.())
+}

@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { createTask } from './factories'
+import {
+  expectProblemShape,
+  registerUser,
+  startServer,
+  type TestResponse,
+  type TestServer,
+} from './helpers'
+import { createTeam, type Team } from './team'
+
+let server: TestServer
+let team: Team
+beforeAll(async () => {
+  server = await startServer()
+  team = await createTeam(server)
+}, 60_000)
+afterAll(() => server.close(), 30_000)
+
+const newKey = () => `key-${crypto.randomUUID()}`
+
+function post(path: string, token: string, body: unknown, key?: string) {
+  return server.request('POST', path, {
+    token,
+    body,
+    headers: key === undefined ? {} : { 'idempotency-key': key },
+  })
+}
+
+const count = async (table: 'projects' | 'tasks', name: string) => {
+  const column = table === 'projects' ? 'name' : 'title'
+  const [row] = await server.db.sql<{ n: number }[]>`
+    select count(*)::int as n from ${server.db.sql(table)} where ${server.db.sql(column)} = ${name}
+  `
+  return row?.n
+}
+
+describe('Idempotency-Key', () => {
+  it('runs the same POST once and answers the retry identically, marked as replayed', async () => {
+    const key = newKey()
+    const name = `Idem ${crypto.randomUUID()}`
+    const first = await post('/api/v1/projects', team.owner.access, { name }, key)
+    const second = await post('/api/v1/projects', team.owner.access, { name }, key)
+    expect(first.status).toBe(201)
+    expect(first.headers.get('idempotency-replayed')).toBeNull()
+    expect(second.status).toBe(201)
+    expect(second.headers.get('idempotency-replayed')).toBe('true')
+    expect(second.text).toBe(first.text)
+    expect(second.headers.get('location')).toBe(first.headers.get('location'))
+    expect(second.headers.get('content-type')).toStartWith('application/json')
+    expect(second.headers.get('x-request-id')).toBeTruthy()
+    expect(await count('projects', name)).toBe(1)
+  })
+
+  it('lets one of ten concurrent POSTs with one key run; the rest get 409 or the replay', async () => {
+    const key = newKey()
+    const title = `Race ${crypto.randomUUID()}`
+    const body = { title, project_id: team.project.id }
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => post('/api/v1/tasks', team.member.access, body, key)),
+    )
+    const original = answers.filter(
+      (r) => r.status === 201 && r.headers.get('idempotency-replayed') === null,
+    )
+    expect(original).toHaveLength(1)
+    for (const answer of answers) {
+      if (answer === original[0]) continue
+      if (answer.status === 409) expectProblemShape(answer, 409)
+      else {
+        expect(answer.status).toBe(201)
+        expect(answer.headers.get('idempotency-replayed')).toBe('true')
+        expect(answer.text).toBe((original[0] as TestResponse).text)
+      }
+    }
+    expect(await count('tasks', title)).toBe(1)
+  }, 30_000)
+
+  it('answers 422 to the same key with another request, and changes nothing', async () => {
+    const key = newKey()
+    const name = `First ${crypto.randomUUID()}`
+    expect((await post('/api/v1/projects', team.owner.access, { name }, key)).status).toBe(201)
+    const other = `Other ${crypto.randomUUID()}`
+    expectProblemShape(await post('/api/v1/projects', team.owner.access, { name: other }, key), 422)
+    expect(await count('projects', other)).toBe(0)
+    // Another path with the same key and body is another request too.
+    const task = await createTask(server, team.project.id, team.owner)
+    expectProblemShape(
+      await post(`/api/v1/tasks/${task.id}/comments`, team.owner.access, { name }, key),
+      422,
+    )
+  })
+
+  it('keeps keys per caller', async () => {
+    const key = newKey()
+    const name = `Mine ${crypto.randomUUID()}`
+    const a = await post('/api/v1/projects', team.owner.access, { name }, key)
+    const b = await post('/api/v1/projects', team.manager.access, { name }, key)
+    expect(a.status).toBe(201)
+    expect(b.status).toBe(201)
+    expect(b.headers.get('idempotency-replayed')).toBeNull()
+    expect(b.body.id).not.toBe(a.body.id)
+  })
+
+  it('keeps no answer that is not a 2xx: a 5xx, or a 4xx fixed and sent again', async () => {
+    const key = newKey()
+    const name = `Broken ${crypto.randomUUID()}`
+    await server.db.sql`alter table activity_log rename to activity_log_away`
+    let failed: TestResponse
+    try {
+      failed = await post('/api/v1/projects', team.owner.access, { name }, key)
+    } finally {
+      await server.db.sql`alter table activity_log_away rename to activity_log`
+    }
+    expectProblemShape(failed, 500)
+    const retried = await post('/api/v1/projects', team.owner.access, { name }, key)
+    expect(retried.status).toBe(201)
+    expect(retried.headers.get('idempotency-replayed')).toBeNull()
+    expect(await count('projects', name)).toBe(1)
+
+    const memberKey = newKey()
+    const path = `/api/v1/projects/${team.project.id}/members`
+    const missing = await post(
+      path,
+      team.owner.access,
+      { user_id: crypto.randomUUID(), role: 'viewer' },
+      memberKey,
+    )
+    expect([404, 422]).toContain(missing.status)
+    const newcomer = await registerUser(server)
+    const added = await post(
+      path,
+      team.owner.access,
+      { user_id: newcomer.id, role: 'viewer' },
+      memberKey,
+    )
+    expect(added.status).toBe(201)
+    expect(added.headers.get('idempotency-replayed')).toBeNull()
+  })
+
+  it('answers a key that expired as a new request', async () => {
+    const key = newKey()
+    const name = `Old ${crypto.randomUUID()}`
+    expect((await post('/api/v1/projects', team.owner.access, { name }, key)).status).toBe(201)
+    await server.db.sql`
+      update idempotency_keys set expires_at = now() - interval '1 second' where key = ${key}
+    `
+    const again = await post('/api/v1/projects', team.owner.access, { name }, key)
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotency-replayed')).toBeNull()
+    expect(await count('projects', name)).toBe(2)
+  })
+
+  it('refuses a malformed key, and any key on routes whose answer holds a secret, with 400', async () => {
+    const tooLong = 'k'.repeat(256)
+    expectProblemShape(
+      await post('/api/v1/projects', team.owner.access, { name: 'never' }, tooLong),
+      400,
+    )
+    expectProblemShape(
+      await post('/api/v1/projects', team.owner.access, { name: 'never' }, 'tab\there'),
+      400,
+    )
+    expect(await count('projects', 'never')).toBe(0)
+    expectProblemShape(
+      await post(
+        '/api/v1/tokens',
+        team.owner.access,
+        { name: 't', scopes: ['tasks:read'] },
+        newKey(),
+      ),
+      400,
+    )
+    expectProblemShape(
+      await post(
+        '/api/v1/auth/login',
+        '',
+        { email: team.owner.input.email, password: team.owner.input.password },
+        newKey(),
+      ),
+      400,
+    )
+    const [row] = await server.db.sql<{ n: number }[]>`
+      select count(*)::int as n from api_tokens where name = 't'
+    `
+    expect(row?.n).toBe(0)
+  })
+
+  it('replays an upload (a streamed body is bound by method, path and content type only)', async () => {
+    const task = await createTask(server, team.project.id, team.member)
+    const key = newKey()
+    const upload = (text: string) => {
+      const form = new FormData()
+      form.append('file', new Blob([text], { type: 'text/plain' }), 'notes.txt')
+      return fetch(`${server.url}/api/v1/tasks/${task.id}/attachments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${team.member.access}`, 'idempotency-key': key },
+        body: form,
+      })
+    }
+    const first = await upload('hello')
+    expect(first.status).toBe(201)
+    const again = await upload('hello')
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotency-replayed')).toBe('true')
+    expect(await again.text()).toBe(await first.text())
+    // The route streams the body itself, so a different file is not told apart: replayed.
+    const other = await upload('other')
+    expect(other.status).toBe(201)
+    expect(other.headers.get('idempotency-replayed')).toBe('true')
+    const [row] = await server.db.sql<{ n: number }[]>`
+      select count(*)::int as n from task_attachments where task_id = ${task.id}
+    `
+    expect(row?.n).toBe(1)
+  })
+
+  it('leaves requests without a key alone', async () => {
+    const name = `Plain ${crypto.randomUUID()}`
+    const a = await post('/api/v1/projects', team.owner.access, { name })
+    const b = await post('/api/v1/projects', team.owner.access, { name })
+    expect([a.status, b.status]).toEqual([201, 201])
+    expect(await count('projects', name)).toBe(2)
+  })
+})
