@@ -72,6 +72,9 @@ try {
     DATABASE_URL: benchUrl.toString(),
     DATABASE_POOL_MAX: '10',
     LOG_LEVEL: 'warn',
+    // The load comes from one user at one address: no per-instance rate limits.
+    RATE_LIMIT_REQUESTS: '0',
+    RATE_LIMIT_AUTH_REQUESTS: '0',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
   })
   const base = `http://127.0.0.1:${port}`

@@ -41,6 +41,8 @@ const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')]
     LOG_LEVEL: 'warn',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
     WS_MAX_SOCKETS_PER_USER: String(IDLE + 2_000),
+    RATE_LIMIT_REQUESTS: '0',
+    RATE_LIMIT_AUTH_REQUESTS: '0',
   },
   stdout: 'inherit',
   stderr: 'inherit',

@@ -19,6 +19,7 @@ import { healthRoutes } from './modules/health/routes'
 import { notificationRoutes } from './modules/notifications/routes'
 import { memberRoutes } from './modules/projects/members/routes'
 import { projectRoutes } from './modules/projects/routes'
+import { rateLimits } from './modules/ratelimit/plugin'
 import { taskRoutes } from './modules/tasks/routes'
 import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
@@ -65,6 +66,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const app = new Elysia({ websocket: websocketLimits(config) })
     .use(httpBasics(config, log, beforeBody))
     .use(cors(config.corsOrigins))
+    .use(rateLimits(config, beforeBody))
     .use(
       apiDocs({
         info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },

@@ -63,6 +63,10 @@ const EnvSchema = t.Object({
   WS_IDLE_TIMEOUT_S: t.Integer({ minimum: 1, maximum: 960, default: 120 }),
   WS_MAX_SOCKETS_PER_USER: t.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
   WS_MAX_SUBSCRIPTIONS: t.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+  RATE_LIMIT_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 600 }),
+  RATE_LIMIT_AUTH_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10 }),
+  RATE_LIMIT_WINDOW_S: t.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  RATE_LIMIT_MAX_KEYS: t.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -108,6 +112,13 @@ export type Config = {
     idleTimeoutSeconds: number
     maxSocketsPerUser: number
     maxSubscriptions: number
+  }
+  /** Per-instance token buckets: requests per window (0 turns a kind off) and keys kept. */
+  rateLimit: {
+    requests: number
+    authRequests: number
+    windowSeconds: number
+    maxKeys: number
   }
 }
 
@@ -208,6 +219,12 @@ function toConfig(env: Env): Config {
       idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_S,
       maxSocketsPerUser: env.WS_MAX_SOCKETS_PER_USER,
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
+    },
+    rateLimit: {
+      requests: env.RATE_LIMIT_REQUESTS,
+      authRequests: env.RATE_LIMIT_AUTH_REQUESTS,
+      windowSeconds: env.RATE_LIMIT_WINDOW_S,
+      maxKeys: env.RATE_LIMIT_MAX_KEYS,
     },
   }
 }
