@@ -25,6 +25,7 @@ import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
 import { AnnouncingSessionCache, createRealtime, websocketLimits } from './realtime'
 import { eventRoutes } from './realtime/routes'
+import { cacheHeaders, responseHeaders } from './response-headers'
 
 export type AppDeps = { config: Config; db: Database; log: Logger; jwtSecret: string }
 
@@ -64,9 +65,11 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     return guarded.has(`${request.method} ${route}`) ? authenticateRequest(request) : undefined
   }
   const app = new Elysia({ websocket: websocketLimits(config) })
+    .use(responseHeaders())
     .use(httpBasics(config, log, beforeBody))
     .use(cors(config.corsOrigins))
     .use(rateLimits(config, beforeBody))
+    .use(cacheHeaders(config))
     .use(
       apiDocs({
         info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },

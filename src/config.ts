@@ -66,6 +66,7 @@ const EnvSchema = t.Object({
   RATE_LIMIT_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 600 }),
   RATE_LIMIT_AUTH_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10 }),
   RATE_LIMIT_WINDOW_S: t.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  DOCS_ENABLED: t.Boolean({ default: true }),
   RATE_LIMIT_MAX_KEYS: t.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
 })
 
@@ -113,6 +114,8 @@ export type Config = {
     maxSocketsPerUser: number
     maxSubscriptions: number
   }
+  /** Whether /docs (API reference, OpenAPI and AsyncAPI documents) is served. */
+  docsEnabled: boolean
   /** Per-instance token buckets: requests per window (0 turns a kind off) and keys kept. */
   rateLimit: {
     requests: number
@@ -220,6 +223,7 @@ function toConfig(env: Env): Config {
       maxSocketsPerUser: env.WS_MAX_SOCKETS_PER_USER,
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
     },
+    docsEnabled: env.DOCS_ENABLED,
     rateLimit: {
       requests: env.RATE_LIMIT_REQUESTS,
       authRequests: env.RATE_LIMIT_AUTH_REQUESTS,
