@@ -25,6 +25,7 @@ import { userRoutes } from './modules/users/routes'
 import { apiDocs } from './openapi'
 import { AnnouncingSessionCache, createRealtime, websocketLimits } from './realtime'
 import { eventRoutes } from './realtime/routes'
+import { representations } from './representation'
 import { cacheHeaders, responseHeaders } from './response-headers'
 
 export type AppDeps = { config: Config; db: Database; log: Logger; jwtSecret: string }
@@ -70,6 +71,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     .use(cors(config.corsOrigins))
     .use(rateLimits(config, beforeBody))
     .use(cacheHeaders(config))
+    .use(representations(config))
     .use(
       apiDocs({
         info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },

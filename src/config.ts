@@ -67,6 +67,7 @@ const EnvSchema = t.Object({
   RATE_LIMIT_AUTH_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10 }),
   RATE_LIMIT_WINDOW_S: t.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   DOCS_ENABLED: t.Boolean({ default: true }),
+  COMPRESSION_MIN_BYTES: t.Integer({ minimum: 0, maximum: 134_217_728, default: 1_024 }),
   RATE_LIMIT_MAX_KEYS: t.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
 })
 
@@ -116,6 +117,8 @@ export type Config = {
   }
   /** Whether /docs (API reference, OpenAPI and AsyncAPI documents) is served. */
   docsEnabled: boolean
+  /** JSON answers of at least this many bytes are compressed when accepted (0: never). */
+  compressionMinBytes: number
   /** Per-instance token buckets: requests per window (0 turns a kind off) and keys kept. */
   rateLimit: {
     requests: number
@@ -224,6 +227,7 @@ function toConfig(env: Env): Config {
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
     },
     docsEnabled: env.DOCS_ENABLED,
+    compressionMinBytes: env.COMPRESSION_MIN_BYTES,
     rateLimit: {
       requests: env.RATE_LIMIT_REQUESTS,
       authRequests: env.RATE_LIMIT_AUTH_REQUESTS,
