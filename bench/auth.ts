@@ -25,6 +25,7 @@ const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')]
     ...process.env,
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_PORT: '0',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
     // The load comes from one user at one address: no per-instance rate limits.

@@ -133,7 +133,7 @@ try {
 
 function spawn(cmd: string[], env: Record<string, string>) {
   const child = Bun.spawn(cmd, {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', ...env },
     stdout: 'pipe',
     stderr: 'inherit',
   })

@@ -37,6 +37,7 @@ const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')]
     ...process.env,
     HOST: '127.0.0.1',
     PORT: String(port),
+    METRICS_PORT: '0',
     DATABASE_URL: benchUrl.toString(),
     LOG_LEVEL: 'warn',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),

@@ -7,6 +7,7 @@ import { cors } from './cors'
 import type { Database } from './db'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
+import { createMetrics } from './metrics'
 import { activityRoutes } from './modules/activity/routes'
 import { adminRoutes } from './modules/admin/routes'
 import { attachmentRoutes } from './modules/attachments/routes'
@@ -65,8 +66,12 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     guarded ??= guardedRoutes(app.routes)
     return guarded.has(`${request.method} ${route}`) ? authenticateRequest(request) : undefined
   }
+  const metrics = createMetrics()
+  metrics.sources.inFlight = () => app.server?.pendingRequests ?? 0
+  metrics.sources.webSockets = () => realtime.hub.openSockets
   const app = new Elysia({ websocket: websocketLimits(config) })
     .use(responseHeaders())
+    .use(metrics.plugin)
     .use(httpBasics(config, log, beforeBody))
     .use(cors(config.corsOrigins))
     .use(rateLimits(config, beforeBody))

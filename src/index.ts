@@ -3,6 +3,7 @@ import { createApp } from './app'
 import { ConfigError, loadConfig, resolveJwtSecret } from './config'
 import { migrate, openDatabase } from './db'
 import { createLogger, describeError } from './logger'
+import { serveMetrics } from './metrics'
 import { scheduleSessionPurge } from './modules/auth/service'
 
 async function main() {
@@ -23,6 +24,7 @@ async function main() {
     })
   const db = await openDatabase(config, log)
   let app: Awaited<ReturnType<typeof createApp>>
+  let metricsServer: ReturnType<typeof serveMetrics> | undefined
   try {
     const applied = await migrate(db.sql)
     if (applied.length > 0) log.info('migrations applied', { migrations: applied })
@@ -37,6 +39,12 @@ async function main() {
       maxRequestBodySize: config.maxBodyBytes,
       reusePort: false,
     })
+    // Prometheus metrics on a listener of their own; a taken port stops the server like PORT.
+    if (config.metricsPort !== 0)
+      metricsServer = serveMetrics(app.decorator.metrics.registry, {
+        hostname: config.host,
+        port: config.metricsPort,
+      })
   } catch (error) {
     // Closing releases the embedded database's lock for the next start.
     await db.close().catch(() => {})
@@ -45,6 +53,7 @@ async function main() {
   const stopPurge = scheduleSessionPurge(db.sql, log)
   log.info('listening', {
     url: listenUrl(config.host, app.server?.port),
+    metrics_url: metricsServer ? `${listenUrl(config.host, metricsServer.port)}/metrics` : null,
     database: db.mode,
     version: pkg.version,
   })
@@ -63,6 +72,7 @@ async function main() {
       Bun.sleep(config.shutdownTimeoutMs).then(() => true),
     ])
     if (timedOut) await app.server?.stop(true)
+    metricsServer?.stop(true)
     stopPurge()
     await db.close()
     log.info('stopped', { forced: timedOut })

@@ -100,6 +100,11 @@ export class RealtimeHub {
     for (const ws of this.sockets) ws.close(code, reason)
   }
 
+  /** Open sockets of every user (the metrics read it). */
+  get openSockets() {
+    return this.sockets.size
+  }
+
   socketCount(userId: string) {
     return this.byUser.get(userId)?.size ?? 0
   }

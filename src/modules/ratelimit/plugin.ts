@@ -14,7 +14,7 @@ const AUTH_PATHS = new Set([LOGIN, REGISTER, REFRESH])
 type Limited = { decisions: Map<string, Decision> }
 const limitedRequests = new WeakMap<Request, Limited>()
 
-/** Rate-limit rejections so far, by policy (read by the metrics). */
+/** Rate-limit rejections so far in this process, by policy (read by the metrics). */
 export const rejections = new Map<string, number>()
 
 export const tooManyRequests = (decision: Decision) =>
