@@ -5,6 +5,7 @@ import type { Config } from './config'
 import type { AppContext } from './context'
 import { cors } from './cors'
 import type { Database } from './db'
+import { requestDeadline, trackQueries } from './deadline'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
 import { createMetrics } from './metrics'
@@ -46,7 +47,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const sessions = new AnnouncingSessionCache(config.sessionCacheTtlMs)
   const ctx: AppContext = {
     config,
-    sql: db.sql,
+    sql: trackQueries(db.sql),
     log,
     tokens: createAccessTokens(jwtSecret, config.accessTokenTtl),
     passwords: await createPasswordHasher({
@@ -72,6 +73,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const app = new Elysia({ websocket: websocketLimits(config) })
     .use(responseHeaders())
     .use(metrics.plugin)
+    .use(requestDeadline(config.requestTimeoutMs, log))
     .use(httpBasics(config, log, beforeBody))
     .use(cors(config.corsOrigins))
     .use(rateLimits(config, beforeBody))

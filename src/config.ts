@@ -67,6 +67,7 @@ const EnvSchema = t.Object({
   RATE_LIMIT_AUTH_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10 }),
   RATE_LIMIT_WINDOW_S: t.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   DOCS_ENABLED: t.Boolean({ default: true }),
+  REQUEST_TIMEOUT_MS: Millis(10_000),
   METRICS_PORT: t.Integer({ minimum: 0, maximum: 65_535, default: 9_464 }),
   COMPRESSION_MIN_BYTES: t.Integer({ minimum: 0, maximum: 134_217_728, default: 1_024 }),
   RATE_LIMIT_MAX_KEYS: t.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
@@ -118,6 +119,8 @@ export type Config = {
   }
   /** Whether /docs (API reference, OpenAPI and AsyncAPI documents) is served. */
   docsEnabled: boolean
+  /** A request still running after this long answers 503 and its queries are cancelled (0: off). */
+  requestTimeoutMs: number
   /** Port of the Prometheus /metrics listener (on HOST); 0: none. */
   metricsPort: number
   /** JSON answers of at least this many bytes are compressed when accepted (0: never). */
@@ -230,6 +233,7 @@ function toConfig(env: Env): Config {
       maxSubscriptions: env.WS_MAX_SUBSCRIPTIONS,
     },
     docsEnabled: env.DOCS_ENABLED,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     metricsPort: env.METRICS_PORT,
     compressionMinBytes: env.COMPRESSION_MIN_BYTES,
     rateLimit: {
