@@ -41,6 +41,8 @@ ENV NODE_ENV=production \
     SHUTDOWN_TIMEOUT_MS=8000
 VOLUME ["/data"]
 EXPOSE 8080
+# Prometheus metrics (METRICS_PORT; 0 turns them off).
+EXPOSE 9464
 USER taskapi:taskapi
 # The image has no curl: bash itself sends GET /health and requires a 200 status line.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
