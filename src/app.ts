@@ -70,6 +70,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const metrics = createMetrics()
   metrics.sources.inFlight = () => app.server?.pendingRequests ?? 0
   metrics.sources.webSockets = () => realtime.hub.openSockets
+  metrics.sources.webSocketMessages = () => realtime.hub.messagesReceived
   const app = new Elysia({ websocket: websocketLimits(config) })
     .use(responseHeaders())
     .use(metrics.plugin)

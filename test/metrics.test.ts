@@ -2,11 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { serveMetrics } from '../src/metrics'
 import { createProject, createTask } from './factories'
 import { registerUser, startServer, type TestServer } from './helpers'
+import { connectWs, roundTrip } from './ws'
 
 let server: TestServer
 let metrics: ReturnType<typeof serveMetrics>
+// Registered first: the rate-limit test below spends this address's anonymous requests.
+let wsUser: Awaited<ReturnType<typeof registerUser>>
 beforeAll(async () => {
   server = await startServer({ RATE_LIMIT_REQUESTS: '50' })
+  wsUser = await registerUser(server)
   metrics = serveMetrics(server.app.decorator.metrics.registry, {
     hostname: '127.0.0.1',
     port: 0,
@@ -61,6 +65,22 @@ describe('/metrics on its own listener', () => {
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m)
     expect(text).toContain('nodejs_eventloop_lag_seconds')
     expect(text).toContain('nodejs_heap_size_used_bytes')
+  })
+
+  it('counts open WebSockets and the messages they send', async () => {
+    const client = await connectWs(server, wsUser.access)
+    try {
+      await client.next((f) => f.type === 'welcome')
+      await roundTrip(client)
+      await roundTrip(client)
+      const text = await scrape()
+      expect(text).toMatch(/^websocket_connections 1$/m)
+      const received = /^websocket_messages_received_total (\d+)$/m.exec(text)
+      expect(Number(received?.[1])).toBeGreaterThanOrEqual(2)
+    } finally {
+      client.close()
+      await client.closed
+    }
   })
 
   it('answers 404 to anything but GET /metrics', async () => {

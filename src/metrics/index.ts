@@ -9,6 +9,8 @@ export type MetricsSources = {
   inFlight: () => number
   /** Open WebSockets. */
   webSockets: () => number
+  /** Messages received on WebSockets since start. */
+  webSocketMessages: () => number
 }
 
 /**
@@ -20,7 +22,11 @@ export type MetricsSources = {
 export function createMetrics() {
   const registry = new client.Registry()
   client.collectDefaultMetrics({ register: registry })
-  const sources: MetricsSources = { inFlight: () => 0, webSockets: () => 0 }
+  const sources: MetricsSources = {
+    inFlight: () => 0,
+    webSockets: () => 0,
+    webSocketMessages: () => 0,
+  }
   const labelNames = ['method', 'route', 'status'] as const
   const requests = new client.Counter({
     name: 'http_requests_total',
@@ -49,6 +55,15 @@ export function createMetrics() {
     registers: [registry],
     collect() {
       this.set(sources.webSockets())
+    },
+  })
+  new client.Counter({
+    name: 'websocket_messages_received_total',
+    help: 'Messages received on /ws, those dropped by its rate limit included',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(sources.webSocketMessages())
     },
   })
   new client.Counter({
