@@ -13,6 +13,7 @@
 FROM oven/bun:1.4.4 AS build
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml ./
+COPY patches ./patches
 RUN bun install --frozen-lockfile
 COPY tsconfig.json ./
 COPY scripts ./scripts
@@ -41,6 +42,8 @@ ENV NODE_ENV=production \
     SHUTDOWN_TIMEOUT_MS=8000
 VOLUME ["/data"]
 EXPOSE 8080
+# Prometheus metrics (METRICS_PORT; 0 turns them off).
+EXPOSE 9464
 USER taskapi:taskapi
 # The image has no curl: bash itself sends GET /health and requires a 200 status line. It calls
 # HOST itself when the server listens on one address, 127.0.0.1 when it listens on all of them.

@@ -25,8 +25,12 @@ const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')]
     ...process.env,
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_PORT: '0',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    // The load comes from one user at one address: no per-instance rate limits.
+    RATE_LIMIT_REQUESTS: '0',
+    RATE_LIMIT_AUTH_REQUESTS: '0',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
   },
   stdout: 'pipe',

@@ -23,6 +23,7 @@ const server = Bun.spawn(['bun', join(root, 'src', 'index.ts')], {
     NODE_ENV: mode,
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_PORT: '0',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),

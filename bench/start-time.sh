@@ -31,7 +31,7 @@ cpu_ms() { awk -v t="$TICK" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/st
 launch() { # sets WALL and CPU: ms until /health answered 200, CPU ms used by then
   local start code
   start=$(now_ms)
-  (cd "$TMP" && exec env -i PATH="$PATH" HOME="$TMP" PORT="$PORT" LOG_LEVEL=warn ${START_ENV:-} "$BIN" >>"$TMP/log" 2>&1) &
+  (cd "$TMP" && exec env -i PATH="$PATH" HOME="$TMP" PORT="$PORT" METRICS_PORT=0 LOG_LEVEL=warn ${START_ENV:-} "$BIN" >>"$TMP/log" 2>&1) &
   PID=$!
   for _ in $(seq 1 3000); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$PORT/health" || true)

@@ -63,6 +63,9 @@ try {
     DATABASE_URL: benchDb.url,
     DATABASE_POOL_MAX: '10',
     LOG_LEVEL: 'warn',
+    // The load comes from one user at one address: no per-instance rate limits.
+    RATE_LIMIT_REQUESTS: '0',
+    RATE_LIMIT_AUTH_REQUESTS: '0',
     JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
   })
   const base = `http://127.0.0.1:${port}`
@@ -120,7 +123,7 @@ try {
 
 function spawn(cmd: string[], env: Record<string, string>) {
   const child = Bun.spawn(cmd, {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', ...env },
     stdout: 'pipe',
     stderr: 'inherit',
   })

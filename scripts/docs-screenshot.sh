@@ -32,7 +32,7 @@ trap cleanup EXIT
 if [[ "$URL" == --serve ]]; then
   PORT=${DOCS_PORT:-18481}
   DATA=$(mktemp -d "${TMPDIR:-/tmp}/taskapi-docs-data.XXXXXX")
-  (cd "$ROOT" && exec env PORT="$PORT" HOST=127.0.0.1 DATA_DIR="$DATA" LOG_LEVEL=warn bun src/index.ts) &
+  (cd "$ROOT" && exec env PORT="$PORT" METRICS_PORT=0 HOST=127.0.0.1 DATA_DIR="$DATA" LOG_LEVEL=warn bun src/index.ts) &
   PID=$!
   for _ in $(seq 1 600); do
     curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/health" && break

@@ -198,7 +198,7 @@ request() {
 json_string() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$BODY"; }
 
 # Nothing but a port: the binary must run with no configuration.
-RUN_ENV=(PORT="$PORT" LOG_LEVEL=warn)
+RUN_ENV=(PORT="$PORT" METRICS_PORT=0 LOG_LEVEL=warn)
 
 # Cold start: empty data folder, so this includes initdb and the migrations.
 start_server "${RUN_ENV[@]}"
@@ -281,7 +281,7 @@ mkdir "$TMP/prod-check"
 PROD_OUT="$TMP/prod-check/out.log"
 (
   cd "$TMP/prod-check"
-  exec env -i PATH="$PATH" HOME="$TMP" TMPDIR="${TMPDIR:-/tmp}" PORT="$PORT" DATA_DIR=./data \
+  exec env -i PATH="$PATH" HOME="$TMP" TMPDIR="${TMPDIR:-/tmp}" PORT="$PORT" METRICS_PORT=0 DATA_DIR=./data \
     DATABASE_URL=postgres://taskapi@127.0.0.1:1/taskapi LOG_LEVEL=warn "$TMP/taskapi" >"$PROD_OUT" 2>&1
 ) &
 SERVER_PID=$!

@@ -5,8 +5,10 @@ import type { Config } from './config'
 import type { AppContext } from './context'
 import { cors } from './cors'
 import type { Database } from './db'
+import { requestDeadline, trackQueries } from './deadline'
 import { httpBasics } from './http'
 import type { Logger } from './logger'
+import { createMetrics } from './metrics'
 import { activityRoutes } from './modules/activity/routes'
 import { adminRoutes } from './modules/admin/routes'
 import { attachmentRoutes } from './modules/attachments/routes'
@@ -21,6 +23,7 @@ import { idempotency } from './modules/idempotency/middleware'
 import { notificationRoutes } from './modules/notifications/routes'
 import { memberRoutes } from './modules/projects/members/routes'
 import { projectRoutes } from './modules/projects/routes'
+import { rateLimits } from './modules/ratelimit/plugin'
 import { taskRoutes } from './modules/tasks/routes'
 import { tokenRoutes } from './modules/tokens/routes'
 import { userRoutes } from './modules/users/routes'
@@ -29,6 +32,8 @@ import { deliveryWorker } from './modules/webhooks/worker'
 import { apiDocs } from './openapi'
 import { AnnouncingSessionCache, createRealtime, websocketLimits } from './realtime'
 import { eventRoutes } from './realtime/routes'
+import { representations } from './representation'
+import { cacheHeaders, responseHeaders } from './response-headers'
 
 export type AppDeps = { config: Config; db: Database; log: Logger; jwtSecret: string }
 
@@ -47,7 +52,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const sessions = new AnnouncingSessionCache(config.sessionCacheTtlMs)
   const ctx: AppContext = {
     config,
-    sql: db.sql,
+    sql: trackQueries(db.sql),
     log,
     tokens: createAccessTokens(jwtSecret, config.accessTokenTtl),
     passwords: await createPasswordHasher({
@@ -69,9 +74,19 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     // An API token outside its scopes gets 403 before its body is read too.
     return authenticateRequest(request).then((p) => requireTokenRoute(p, request.method, route))
   }
+  const metrics = createMetrics()
+  metrics.sources.inFlight = () => app.server?.pendingRequests ?? 0
+  metrics.sources.webSockets = () => realtime.hub.openSockets
+  metrics.sources.webSocketMessages = () => realtime.hub.messagesReceived
   const app = new Elysia({ websocket: websocketLimits(config) })
+    .use(responseHeaders())
+    .use(metrics.plugin)
+    .use(requestDeadline(config.requestTimeoutMs, log))
     .use(httpBasics(config, log, beforeBody))
     .use(cors(config.corsOrigins))
+    .use(rateLimits(config, beforeBody))
+    .use(cacheHeaders(config))
+    .use(representations(config))
     .use(
       apiDocs({
         info: { title: 'taskapi', version: pkg.version, description: DESCRIPTION },

@@ -68,6 +68,14 @@ const EnvSchema = t.Object({
   WS_IDLE_TIMEOUT_S: t.Integer({ minimum: 1, maximum: 960, default: 120 }),
   WS_MAX_SOCKETS_PER_USER: t.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
   WS_MAX_SUBSCRIPTIONS: t.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+  RATE_LIMIT_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 600 }),
+  RATE_LIMIT_AUTH_REQUESTS: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10 }),
+  RATE_LIMIT_WINDOW_S: t.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  DOCS_ENABLED: t.Boolean({ default: true }),
+  REQUEST_TIMEOUT_MS: Millis(10_000),
+  METRICS_PORT: t.Integer({ minimum: 0, maximum: 65_535, default: 9_464 }),
+  COMPRESSION_MIN_BYTES: t.Integer({ minimum: 0, maximum: 134_217_728, default: 1_024 }),
+  RATE_LIMIT_MAX_KEYS: t.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -120,6 +128,21 @@ export type Config = {
   reusePort: boolean
   /** The embedded database waits for fsync() at each commit. */
   embeddedFsync: boolean
+  /** Whether /docs (API reference, OpenAPI and AsyncAPI documents) is served. */
+  docsEnabled: boolean
+  /** A request still running after this long answers 503 and its queries are cancelled (0: off). */
+  requestTimeoutMs: number
+  /** Port of the Prometheus /metrics listener (on HOST); 0: none. */
+  metricsPort: number
+  /** JSON answers of at least this many bytes are compressed when accepted (0: never). */
+  compressionMinBytes: number
+  /** Per-instance token buckets: requests per window (0 turns a kind off) and keys kept. */
+  rateLimit: {
+    requests: number
+    authRequests: number
+    windowSeconds: number
+    maxKeys: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -229,6 +252,16 @@ function toConfig(env: Env): Config {
     },
     reusePort: env.REUSE_PORT,
     embeddedFsync: env.EMBEDDED_FSYNC,
+    docsEnabled: env.DOCS_ENABLED,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    metricsPort: env.METRICS_PORT,
+    compressionMinBytes: env.COMPRESSION_MIN_BYTES,
+    rateLimit: {
+      requests: env.RATE_LIMIT_REQUESTS,
+      authRequests: env.RATE_LIMIT_AUTH_REQUESTS,
+      windowSeconds: env.RATE_LIMIT_WINDOW_S,
+      maxKeys: env.RATE_LIMIT_MAX_KEYS,
+    },
   }
 }
 

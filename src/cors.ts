@@ -4,7 +4,7 @@ import type { Config } from './config'
 const METHODS = 'GET, POST, PUT, PATCH, DELETE'
 const ALLOWED_HEADERS = 'Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id'
 const EXPOSED_HEADERS =
-  'X-Request-Id, Location, ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset'
+  'X-Request-Id, Location, ETag, Retry-After, RateLimit, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset'
 
 /**
  * CORS headers for a bearer-token API (no cookies, so no credentials): `*` or an allow-list.

@@ -45,7 +45,12 @@ export async function openDatabase(
     max: config.db.poolMax,
     idle_timeout: 60,
     max_lifetime: 60 * 30,
-    connect_timeout: 10,
+    // A connection whose backend dies during the handshake waits this long (seconds).
+    connect_timeout: 5,
+    // Reconnect attempts back off up to 1 s, not postgres.js's 20 s: queries wait for the next
+    // attempt, so while the database is away they fail (503) within about a second of asking, and
+    // the pool is back within a second of the database.
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1),
     // Off behind PgBouncer in transaction mode, where named prepared statements break.
     prepare: config.db.prepare,
     connection: {

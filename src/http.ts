@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import { Elysia } from 'elysia'
 import type { Config } from './config'
 import { corsHeaders, preflightHeaders } from './cors'
+import { databaseUnavailable } from './db-faults'
 import { jsonTextTooDeep, valueTooDeep } from './json-depth'
 import { describeError, type Logger } from './logger'
 import { recordRequest } from './modules/admin/request-stats'
@@ -152,6 +153,14 @@ export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody)
         const cause = code === 'PARSE' ? (error as Error).cause : error
         if (cause instanceof HttpProblem)
           return answer(cause.status, cause.title, { detail: cause.detail, ...cause.extra })
+        const unavailable = databaseUnavailable(cause)
+        if (unavailable) {
+          log.warn('database unavailable', { request_id: id, ...describeError(cause) })
+          return answer(unavailable.status, unavailable.title, {
+            detail: unavailable.detail,
+            ...unavailable.extra,
+          })
+        }
         if (code === 'VALIDATION' && error.type !== 'response') {
           const problem = invalid(fieldErrors(error.all, query, error.value))
           return answer(problem.status, problem.title, { detail: problem.detail, ...problem.extra })

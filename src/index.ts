@@ -4,6 +4,7 @@ import { type Config, ConfigError, loadConfig, resolveJwtSecret } from './config
 import { type Database, migrate, openDatabase } from './db'
 import { DataDirError, DataDirLockedError } from './embedded'
 import { createLogger, describeError } from './logger'
+import { serveMetrics } from './metrics'
 import { scheduleSessionPurge } from './modules/auth/service'
 
 /** A signal arrived before the server listened: startup stops at the next step. */
@@ -53,6 +54,7 @@ async function main() {
   checkpoint()
   let db: Database | undefined
   let app: Awaited<ReturnType<typeof createApp>>
+  let metricsServer: ReturnType<typeof serveMetrics> | undefined
   try {
     db = await openDatabase(config, log, {
       dataDir: config.dataDir,
@@ -82,6 +84,19 @@ async function main() {
     } catch (error) {
       throw listenProblem(config, error) ?? error
     }
+    // Prometheus metrics on a listener of their own; a taken port stops the server like PORT.
+    if (config.metricsPort !== 0)
+      try {
+        metricsServer = serveMetrics(app.decorator.metrics.registry, {
+          hostname: config.host,
+          port: config.metricsPort,
+        })
+      } catch (error) {
+        if (codeOf(error) !== 'EADDRINUSE') throw error
+        throw new ConfigError([
+          `METRICS_PORT: ${config.metricsPort} is already in use on ${config.host} (EADDRINUSE); choose another METRICS_PORT, or 0 for none`,
+        ])
+      }
   } catch (error) {
     // Closing releases the embedded database's lock for the next start.
     await db?.close().catch(() => {})
@@ -95,6 +110,7 @@ async function main() {
   const stopPurge = scheduleSessionPurge(opened.sql, log)
   log.info('listening', {
     url: listenUrl(config.host, app.server?.port),
+    metrics_url: metricsServer ? `${listenUrl(config.host, metricsServer.port)}/metrics` : null,
     database: opened.mode,
     version: pkg.version,
   })
@@ -113,6 +129,7 @@ async function main() {
       Bun.sleep(config.shutdownTimeoutMs).then(() => true),
     ])
     if (timedOut) await app.server?.stop(true)
+    metricsServer?.stop(true)
     stopPurge()
     await opened.close()
     log.info('stopped', { forced: timedOut })

@@ -356,6 +356,7 @@ export function polishOpenApi(input: Json, problemSchema: Json = problemComponen
       polishParameters(op, clean)
       polishRequestBody(op, clean)
       polishResponses(op, clean)
+      addCrossCuttingResponses(path, method, op)
       if (!Array.isArray(op.security)) op.security = []
       if (typeof op.operationId !== 'string' || op.operationId === elysiaOperationId(method, path))
         op.operationId = derivedOperationId(method, path, isObject(item.patch))
@@ -431,6 +432,48 @@ function polishResponses(op: Json, clean: (s: unknown) => unknown) {
       for (const header of Object.values(response.headers))
         if (isObject(header) && header.schema !== undefined) header.schema = clean(header.schema)
   }
+}
+
+const RATE_LIMIT_HEADERS: Json = {
+  'Retry-After': {
+    description: 'Seconds until a request may succeed',
+    schema: { type: 'integer' },
+  },
+  RateLimit: {
+    description: 'Remaining quota per policy (draft-ietf-httpapi-ratelimit-headers)',
+    schema: { type: 'string' },
+  },
+  'RateLimit-Policy': { description: 'The policies counted', schema: { type: 'string' } },
+}
+
+/**
+ * Answers every route can give whatever its own code does: 429 from the rate limits on /api/,
+ * 503 from the request deadline or an unavailable database, and 304 to a conditional GET that
+ * needs a token (see src/modules/ratelimit, src/deadline.ts, src/representation.ts).
+ */
+function addCrossCuttingResponses(path: string, method: string, op: Json) {
+  const responses: Json = isObject(op.responses) ? op.responses : {}
+  op.responses = responses
+  const problem = (description: string, headers?: Json) => ({
+    description,
+    ...(headers ? { headers } : {}),
+    content: { 'application/problem+json': { schema: PROBLEM_REF } },
+  })
+  if (path.startsWith('/api/') && !responses['429'])
+    responses['429'] = problem('Rate limited; see Retry-After', RATE_LIMIT_HEADERS)
+  if (!responses['503'])
+    responses['503'] = problem('Past the request deadline, or the database is unavailable; retry', {
+      'Retry-After': RATE_LIMIT_HEADERS['Retry-After'],
+    })
+  const secured = Array.isArray(op.security) && op.security.length > 0
+  if (
+    method === 'get' &&
+    secured &&
+    path.startsWith('/api/') &&
+    responses['200'] &&
+    !responses['304']
+  )
+    responses['304'] = { description: 'Not modified: the `If-None-Match` ETag is current' }
 }
 
 function describe(op: Json): string {

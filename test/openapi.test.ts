@@ -139,6 +139,18 @@ describe('the served OpenAPI 3.1 document', () => {
     })
   })
 
+  it('documents 429 on every /api/ operation, 503 on all, and 304 on authenticated GETs', () => {
+    for (const { key, method, path, op } of operations()) {
+      if (path.startsWith('/api/')) expect([key, Boolean(op.responses['429'])]).toEqual([key, true])
+      expect([key, Boolean(op.responses['503'])]).toEqual([key, true])
+      const secured = (op.security?.length ?? 0) > 0
+      if (method === 'get' && secured && path.startsWith('/api/') && op.responses['200'])
+        expect([key, Boolean(op.responses['304'])]).toEqual([key, true])
+    }
+    const limited = doc.paths['/api/v1/auth/login']?.post?.responses['429'] as Json
+    expect(Object.keys(limited.headers as Json)).toContain('Retry-After')
+  })
+
   it('has no 204 content and declares every tag it uses', () => {
     const declared = (doc.tags as { name: string }[]).map((t) => t.name)
     for (const { key, op } of operations()) {

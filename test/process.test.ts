@@ -26,6 +26,8 @@ function spawnServer(env: Record<string, string>) {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       PORT: '0',
+      // Servers run side by side (and next to other test runs): no Prometheus listener.
+      METRICS_PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       PASSWORD_HASH_CONCURRENCY: '1',
@@ -164,6 +166,37 @@ describe('the server process', () => {
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
     first.kill('SIGTERM')
     expect(await first.exited).toBe(0)
+  }, 120_000)
+
+  it('exits 1 when METRICS_PORT is taken; serves /metrics on it otherwise', async () => {
+    const blocker = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() })
+    try {
+      const dataDir = join(await tempDir(), 'data')
+      const refused = spawnServer({ DATA_DIR: dataDir, METRICS_PORT: String(blocker.port) })
+      expect(await refused.exited).toBe(1)
+      expect(await new Response(refused.stderr).text()).toContain('EADDRINUSE')
+      expect(await Bun.file(join(dataDir, 'taskapi.lock')).exists()).toBe(false)
+    } finally {
+      blocker.stop(true)
+    }
+    const probe = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() })
+    const metricsPort = probe.port
+    probe.stop(true)
+    const proc = spawnServer({
+      DATA_DIR: join(await tempDir(), 'data'),
+      METRICS_PORT: String(metricsPort),
+    })
+    const base = await listeningUrl(proc)
+    expect((await fetch(`${base}/health`)).status).toBe(200)
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    expect(metrics.status).toBe(200)
+    const text = await metrics.text()
+    expect(text).toContain('http_request_duration_seconds_bucket{')
+    expect(text).toContain('route="/health"')
+    // The API port does not serve the metrics.
+    expect((await fetch(`${base}/metrics`)).status).toBe(404)
+    proc.kill('SIGTERM')
+    expect(await proc.exited).toBe(0)
   }, 120_000)
 
   it('keeps serving when the reader of its log goes away', async () => {

@@ -454,6 +454,7 @@ describe('shutdown', () => {
           PATH: process.env.PATH ?? '',
           HOME: process.env.HOME ?? '',
           PORT: '0',
+          METRICS_PORT: '0',
           HOST: '127.0.0.1',
           DATABASE_URL: databaseUrl,
           JWT_SECRET: 'x'.repeat(48),

@@ -100,6 +100,14 @@ export class RealtimeHub {
     for (const ws of this.sockets) ws.close(code, reason)
   }
 
+  /** Messages received from clients since start, dropped ones included (the metrics read it). */
+  messagesReceived = 0
+
+  /** Open sockets of every user (the metrics read it). */
+  get openSockets() {
+    return this.sockets.size
+  }
+
   socketCount(userId: string) {
     return this.byUser.get(userId)?.size ?? 0
   }

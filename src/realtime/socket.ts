@@ -56,6 +56,7 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
   const handlers: Pick<SocketData, 'open' | 'message' | 'drain' | 'close'> = {
     open: (ws) => hub.opened(ws),
     message: (ws, raw) => {
+      hub.messagesReceived += 1
       if (overRate(ws)) return
       received(ws, raw).catch((error: unknown) =>
         ctx.log.error('websocket message failed', describeError(error)),

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto'
+import { Elysia } from 'elysia'
+import type { Config } from '../../config'
+import { type BeforeBody, clientOf } from '../../http'
+import { HttpProblem } from '../../problems'
+import { type Decision, TokenBuckets } from './buckets'
+
+/** Where the sign-in routes live; they get the tighter `auth` buckets as well. */
+const LOGIN = '/api/v1/auth/login'
+const REGISTER = '/api/v1/auth/register'
+const REFRESH = '/api/v1/auth/refresh'
+const AUTH_PATHS = new Set([LOGIN, REGISTER, REFRESH])
+
+type Limited = { decisions: Map<string, Decision> }
+const limitedRequests = new WeakMap<Request, Limited>()
+
+/** Rate-limit rejections so far in this process, by policy (read by the metrics). */
+export const rejections = new Map<string, number>()
+
+export const tooManyRequests = (decision: Decision) =>
+  new HttpProblem(
+    429,
+    'Too many requests',
+    `At most ${decision.limit} requests per ${decision.windowSeconds} s; retry after ${decision.retryAfterSeconds} s`,
+    { headers: { 'retry-after': String(decision.retryAfterSeconds) } },
+  )
+
+const pathOf = (url: string) => {
+  const start = url.indexOf('/', url.indexOf('://') + 3)
+  const end = url.indexOf('?', start)
+  return start === -1 ? '/' : url.slice(start, end === -1 ? undefined : end)
+}
+
+/**
+ * The IETF RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers) listing
+ * every policy this request was counted against, and the older RateLimit-Limit / -Remaining /
+ * -Reset trio for the one closest to its limit.
+ */
+function rateLimitHeaders(decisions: Map<string, Decision>): Record<string, string> {
+  const policies: string[] = []
+  const states: string[] = []
+  let tightest: Decision | undefined
+  for (const [name, d] of decisions) {
+    policies.push(`"${name}";q=${d.limit};w=${d.windowSeconds}`)
+    states.push(`"${name}";r=${d.remaining};t=${d.resetSeconds}`)
+    if (!tightest || d.remaining < tightest.remaining) tightest = d
+  }
+  if (!tightest) return {}
+  return {
+    'ratelimit-policy': policies.join(', '),
+    ratelimit: states.join(', '),
+    'ratelimit-limit': String(tightest.limit),
+    'ratelimit-remaining': String(tightest.remaining),
+    'ratelimit-reset': String(tightest.resetSeconds),
+  }
+}
+
+/**
+ * Per-instance rate limits on /api/: a token bucket per user for authenticated requests and per
+ * client address otherwise (X-Forwarded-For only with TRUST_PROXY), plus tighter `auth` buckets
+ * on login and register (per address and per email) and on refresh (per address and per refresh
+ * token, that is per session). Anonymous requests are counted before anything else runs;
+ * authenticated ones once their token is checked. 429 problem+json with Retry-After beyond.
+ *
+ * `principalOf` is the app's `beforeBody`: the caller's principal on a guarded route.
+ */
+export function rateLimits(config: Config, principalOf: BeforeBody) {
+  const { requests, authRequests, windowSeconds, maxKeys } = config.rateLimit
+  const api = requests > 0 ? new TokenBuckets(requests, windowSeconds, maxKeys) : undefined
+  const auth = authRequests > 0 ? new TokenBuckets(authRequests, windowSeconds, maxKeys) : undefined
+  const plugin = new Elysia({ name: 'rate-limits' })
+  if (!api && !auth) return plugin
+
+  const count = (
+    request: Request,
+    set: { headers: Record<string, unknown> },
+    policy: string,
+    buckets: TokenBuckets | undefined,
+    key: string,
+  ) => {
+    if (!buckets) return
+    let limited = limitedRequests.get(request)
+    if (!limited) {
+      limited = { decisions: new Map() }
+      limitedRequests.set(request, limited)
+    }
+    const decision = buckets.take(key)
+    const previous = limited.decisions.get(policy)
+    if (!previous || decision.remaining <= previous.remaining)
+      limited.decisions.set(policy, decision)
+    Object.assign(set.headers, rateLimitHeaders(limited.decisions))
+    if (!decision.allowed) {
+      rejections.set(policy, (rejections.get(policy) ?? 0) + 1)
+      throw tooManyRequests(decision)
+    }
+  }
+
+  return plugin
+    .onRequest(({ request, server, set }) => {
+      const path = pathOf(request.url)
+      if (!path.startsWith('/api/') || request.method === 'OPTIONS') return
+      const address = clientOf(request, server, config.trustProxy).ip ?? 'unknown'
+      if (request.method === 'POST' && AUTH_PATHS.has(path))
+        count(request, set, 'auth', auth, `ip:${address}`)
+      if (!request.headers.has('authorization')) count(request, set, 'api', api, `ip:${address}`)
+    })
+    .onTransform({ as: 'global' }, async ({ request, route, server, set }) => {
+      if (!route.startsWith('/api/') || !request.headers.has('authorization')) return
+      const address = clientOf(request, server, config.trustProxy).ip ?? 'unknown'
+      let userId: string | undefined
+      try {
+        userId = ((await principalOf(request, route)) as { userId?: string } | undefined)?.userId
+      } catch (error) {
+        // A bad token still costs its address a token: guessing tokens is not free.
+        count(request, set, 'api', api, `ip:${address}`)
+        throw error
+      }
+      count(request, set, 'api', api, userId ? `user:${userId}` : `ip:${address}`)
+    })
+    .onBeforeHandle({ as: 'global' }, ({ request, route, body, set }) => {
+      if (request.method !== 'POST' || !AUTH_PATHS.has(route)) return
+      const fields = (body ?? {}) as { email?: unknown; refresh_token?: unknown }
+      if (route === REFRESH && typeof fields.refresh_token === 'string')
+        count(request, set, 'auth', auth, `session:${digest(fields.refresh_token)}`)
+      else if (typeof fields.email === 'string')
+        count(request, set, 'auth', auth, `email:${fields.email.trim().toLowerCase()}`)
+    })
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest('base64url')

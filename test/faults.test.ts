@@ -1,0 +1,253 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import type { Socket, TCPSocketListener } from 'bun'
+import { createProject } from './factories'
+import { registerUser, startServer, type TestServer } from './helpers'
+
+/** One direction of a proxied connection: writes what the socket did not take on drain. */
+type End = { socket?: Socket<End>; queue: Uint8Array[]; peer?: End; closed: boolean }
+
+const send = (end: End | undefined, chunk: Uint8Array) => {
+  if (!end || end.closed) return
+  if (!end.socket || end.queue.length > 0) {
+    end.queue.push(new Uint8Array(chunk))
+    return
+  }
+  const written = end.socket.write(chunk)
+  if (written < chunk.byteLength) end.queue.push(new Uint8Array(chunk.subarray(written)))
+}
+const flush = (end: End) => {
+  while (end.socket && end.queue.length > 0) {
+    const chunk = end.queue[0] as Uint8Array
+    const written = end.socket.write(chunk)
+    if (written < chunk.byteLength) {
+      end.queue[0] = chunk.subarray(written)
+      return
+    }
+    end.queue.shift()
+  }
+}
+const close = (end: End | undefined) => {
+  if (!end || end.closed) return
+  end.closed = true
+  end.socket?.end()
+  close(end.peer)
+}
+
+/**
+ * A TCP proxy in front of the machine's PostgreSQL: `down()` drops every connection and stops
+ * listening (the database "goes away" for this server only), `up()` listens again on the same port.
+ */
+function tcpProxy(target: { hostname: string; port: number }) {
+  const open = new Set<End>()
+  let listener: TCPSocketListener<End> | undefined
+  let port = 0
+  const up = () => {
+    if (listener) return port
+    listener = Bun.listen<End>({
+      hostname: '127.0.0.1',
+      port,
+      socket: {
+        open(client) {
+          const near: End = { socket: client, queue: [], closed: false }
+          const far: End = { queue: [], closed: false, peer: near }
+          near.peer = far
+          client.data = near
+          open.add(near)
+          Bun.connect<End>({
+            ...target,
+            socket: {
+              open(upstream) {
+                upstream.data = far
+                far.socket = upstream
+                flush(far)
+              },
+              data: (upstream, chunk) => send(upstream.data.peer, chunk),
+              drain: (upstream) => flush(upstream.data),
+              close: (upstream) => close(upstream.data),
+              error: (upstream) => close(upstream.data),
+            },
+          }).catch(() => close(near))
+        },
+        data: (client, chunk) => send(client.data.peer, chunk),
+        drain: (client) => flush(client.data),
+        close(client) {
+          open.delete(client.data)
+          close(client.data)
+        },
+        error: (client) => close(client.data),
+      },
+    })
+    port = listener.port
+    return port
+  }
+  const down = () => {
+    listener?.stop(true)
+    listener = undefined
+    for (const end of open) close(end)
+    open.clear()
+  }
+  return { up, down }
+}
+
+const pgUrl = process.env.DATABASE_URL
+
+describe.skipIf(!pgUrl)('PostgreSQL goes away under light load', () => {
+  const target = new URL(pgUrl ?? 'postgres://127.0.0.1:5432/postgres')
+  const proxy = tcpProxy({ hostname: target.hostname, port: Number(target.port || 5432) })
+  let server: TestServer
+  beforeAll(async () => {
+    const port = proxy.up()
+    const url = new URL(target)
+    url.host = `127.0.0.1:${port}`
+    server = await startServer({ DATABASE_URL: url.toString(), DATABASE_POOL_MAX: '4' })
+  }, 60_000)
+  afterAll(async () => {
+    proxy.up()
+    await server.close()
+  }, 60_000)
+
+  it('answers 503 quickly while it is gone, says unhealthy, recovers by itself, writes nothing by halves', async () => {
+    const owner = await registerUser(server)
+    const project = await createProject(server, owner)
+    const results: { status: number; ms: number; title?: string; phase: string }[] = []
+    let phase = 'before'
+    let running = true
+    let n = 0
+    const worker = async () => {
+      while (running) {
+        n += 1
+        const title = `fault task ${n}`
+        const start = performance.now()
+        const write = n % 2 === 0
+        const res = write
+          ? await server.request('POST', '/api/v1/tasks', {
+              token: owner.access,
+              body: { title, project_id: project.id },
+            })
+          : await server.request('GET', `/api/v1/projects/${project.id}`, { token: owner.access })
+        results.push({
+          status: res.status,
+          ms: performance.now() - start,
+          phase,
+          ...(write && res.status === 201 ? { title } : {}),
+        })
+        await Bun.sleep(20)
+      }
+    }
+    const workers = [worker(), worker(), worker()]
+    await Bun.sleep(1_000)
+
+    phase = 'down'
+    proxy.down()
+    await Bun.sleep(300)
+    const started = performance.now()
+    const health = await server.request('GET', '/health')
+    expect(health.status).toBe(503)
+    expect(health.body.status).toBe('unhealthy')
+    expect(performance.now() - started).toBeLessThan(3_000)
+    await Bun.sleep(1_500)
+
+    phase = 'recovering'
+    proxy.up()
+    const until = Date.now() + 20_000
+    let healthy = false
+    while (!healthy && Date.now() < until) {
+      healthy = (await server.request('GET', '/health')).status === 200
+      if (!healthy) await Bun.sleep(200)
+    }
+    expect(healthy).toBe(true)
+    phase = 'after'
+    await Bun.sleep(1_000)
+    running = false
+    await Promise.all(workers)
+
+    const statuses = new Set(results.map((r) => r.status))
+    expect(statuses.has(500)).toBe(false)
+    for (const status of statuses) expect([200, 201, 503]).toContain(status)
+    expect(results.filter((r) => r.phase === 'down').some((r) => r.status === 503)).toBe(true)
+    // Most answers come at once or after one reconnect attempt (at most 1 s apart); a connection
+    // caught mid-handshake waits its connect_timeout (5 s): the bound until a request deadline.
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(6_500)
+    const quick = results.filter((r) => r.phase === 'down' && r.ms < 1_500)
+    expect(quick.length).toBeGreaterThan(0)
+    const after = results.filter((r) => r.phase === 'after')
+    expect(after.length).toBeGreaterThan(5)
+    expect(after.every((r) => r.status === 200 || r.status === 201)).toBe(true)
+
+    // Every acknowledged task is stored, and every stored task has its activity row.
+    const sql = server.db.sql
+    const rows = await sql<{ title: string; logged: boolean }[]>`
+      select t.title, exists (
+        select 1 from activity_log a where a.entity_id = t.id and a.action = 'task.created'
+      ) as logged
+      from tasks t where t.project_id = ${project.id}
+    `
+    const stored = new Set(rows.map((r) => r.title))
+    for (const r of results) if (r.title) expect(stored.has(r.title)).toBe(true)
+    expect(rows.every((r) => r.logged)).toBe(true)
+  }, 60_000)
+
+  it('terminating every backend of the pool under load: 503s at worst, never a 500, then full service', async () => {
+    const owner = await registerUser(server)
+    const project = await createProject(server, owner)
+    const statuses: number[] = []
+    let slowest = 0
+    let running = true
+    const worker = async () => {
+      for (let i = 0; running; i += 1) {
+        const start = performance.now()
+        const res =
+          i % 2 === 0
+            ? await server.request('POST', '/api/v1/tasks', {
+                token: owner.access,
+                body: { title: `terminated ${i}`, project_id: project.id },
+              })
+            : await server.request('GET', `/api/v1/projects/${project.id}/members`, {
+                token: owner.access,
+              })
+        slowest = Math.max(slowest, performance.now() - start)
+        statuses.push(res.status)
+      }
+    }
+    const workers = [worker(), worker(), worker()]
+    const admin = (await import('postgres')).default(pgUrl as string, {
+      max: 1,
+      onnotice: () => {},
+    })
+    try {
+      const [{ db }] = (await server.db.sql`select current_database() as db`) as [{ db: string }]
+      for (let round = 0; round < 5; round += 1) {
+        await Bun.sleep(200)
+        await admin`
+          select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = ${db} and pid <> pg_backend_pid()
+        `
+      }
+      await Bun.sleep(500)
+      running = false
+      await Promise.all(workers)
+      expect(statuses).not.toContain(500)
+      for (const status of new Set(statuses)) expect([200, 201, 503]).toContain(status)
+      // A backend killed during a new connection's handshake can leave that connection waiting
+      // for its connect_timeout (5 s): the worst case here until a request deadline bounds it.
+      expect(slowest).toBeLessThan(6_500)
+      // Full service again, without a restart: the first success within 10 s, then ten in a row.
+      const members = () =>
+        server.request('GET', `/api/v1/projects/${project.id}/members`, { token: owner.access })
+      const until = Date.now() + 10_000
+      while ((await members()).status !== 200 && Date.now() < until) await Bun.sleep(100)
+      const after: number[] = []
+      for (let i = 0; i < 10; i += 1) {
+        const res = await server.request('POST', '/api/v1/tasks', {
+          token: owner.access,
+          body: { title: `after ${i}`, project_id: project.id },
+        })
+        after.push(res.status, (await members()).status)
+      }
+      expect(after.every((s) => s === 200 || s === 201)).toBe(true)
+    } finally {
+      running = false
+      await admin.end()
+    }
+  }, 60_000)
+})

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { serveMetrics } from '../src/metrics'
+import { createProject, createTask } from './factories'
+import { registerUser, startServer, type TestServer } from './helpers'
+import { connectWs, roundTrip } from './ws'
+
+let server: TestServer
+let metrics: ReturnType<typeof serveMetrics>
+// Registered first: the rate-limit test below spends this address's anonymous requests.
+let wsUser: Awaited<ReturnType<typeof registerUser>>
+beforeAll(async () => {
+  server = await startServer({ RATE_LIMIT_REQUESTS: '50' })
+  wsUser = await registerUser(server)
+  metrics = serveMetrics(server.app.decorator.metrics.registry, {
+    hostname: '127.0.0.1',
+    port: 0,
+  })
+})
+afterAll(async () => {
+  metrics.stop(true)
+  await server.close()
+})
+
+const scrape = async () => {
+  const res = await fetch(`http://127.0.0.1:${metrics.port}/metrics`)
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toContain('text/plain')
+  return res.text()
+}
+
+describe('/metrics on its own listener', () => {
+  it('exposes the latency histogram after traffic, labelled by route template, never by raw path', async () => {
+    const owner = await registerUser(server)
+    const project = await createProject(server, owner)
+    const task = await createTask(server, project.id, owner)
+    for (let i = 0; i < 3; i += 1)
+      expect(
+        (await server.request('GET', `/api/v1/tasks/${task.id}`, { token: owner.access })).status,
+      ).toBe(200)
+    await server.request('GET', `/api/v1/tasks/${crypto.randomUUID()}`, { token: owner.access })
+    await server.request('GET', '/no/such/route')
+    // The counters are written after each answer is sent.
+    await Bun.sleep(50)
+    const text = await scrape()
+    expect(text).toContain('# TYPE http_request_duration_seconds histogram')
+    expect(text).toMatch(
+      /http_request_duration_seconds_bucket\{le="0\.1",method="GET",route="\/api\/v1\/tasks\/:id",status="200"\} \d+/,
+    )
+    expect(text).toMatch(
+      /http_requests_total\{method="GET",route="\/api\/v1\/tasks\/:id",status="200"\} 3/,
+    )
+    expect(text).toContain('route="/api/v1/tasks/:id",status="404"')
+    expect(text).toContain('route="unmatched",status="404"')
+    // No id of any kind in a label.
+    expect(text).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i)
+    expect(text).not.toContain('/no/such/route')
+  })
+
+  it('has the in-flight, WebSocket, rate-limit and process gauges', async () => {
+    for (let i = 0; i < 60; i += 1) await server.request('GET', '/api/v1/projects')
+    const text = await scrape()
+    expect(text).toMatch(/^http_requests_in_flight \d+$/m)
+    expect(text).toMatch(/^websocket_connections 0$/m)
+    expect(text).toMatch(/^rate_limit_rejections_total\{policy="api"\} \d+$/m)
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m)
+    expect(text).toContain('nodejs_eventloop_lag_seconds')
+    expect(text).toContain('nodejs_heap_size_used_bytes')
+  })
+
+  it('counts open WebSockets and the messages they send', async () => {
+    const client = await connectWs(server, wsUser.access)
+    try {
+      await client.next((f) => f.type === 'welcome')
+      await roundTrip(client)
+      await roundTrip(client)
+      const text = await scrape()
+      expect(text).toMatch(/^websocket_connections 1$/m)
+      const received = /^websocket_messages_received_total (\d+)$/m.exec(text)
+      expect(Number(received?.[1])).toBeGreaterThanOrEqual(2)
+    } finally {
+      client.close()
+      await client.closed
+    }
+  })
+
+  it('answers 404 to anything but GET /metrics', async () => {
+    expect((await fetch(`http://127.0.0.1:${metrics.port}/`)).status).toBe(404)
+  })
+})
