@@ -2,7 +2,7 @@ import './formats'
 import { Elysia } from 'elysia'
 import pkg from '../package.json'
 import type { Config } from './config'
-import type { AppContext } from './context'
+import type { AppContext, Principal } from './context'
 import { cors } from './cors'
 import type { Database } from './db'
 import { requestDeadline, trackQueries } from './deadline'
@@ -68,11 +68,15 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   // Guarded routes authenticate before their body is read (and again, from the same promise,
   // before validation): known once every route is registered.
   let guarded: Set<string> | undefined
-  const beforeBody = (request: Request, route: string) => {
+  const beforeBody = (request: Request, route: string): Promise<Principal> | undefined => {
     guarded ??= guardedRoutes(app.routes)
     if (!guarded.has(`${request.method} ${route}`)) return undefined
     // An API token outside its scopes gets 403 before its body is read too.
-    return authenticateRequest(request).then((p) => requireTokenRoute(p, request.method, route))
+    return authenticateRequest(request).then((principal) => {
+      requireTokenRoute(principal, request.method, route)
+      // The rate limiter keys authenticated callers by this principal's user id.
+      return principal
+    })
   }
   const metrics = createMetrics()
   metrics.sources.inFlight = () => app.server?.pendingRequests ?? 0
