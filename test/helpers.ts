@@ -132,6 +132,39 @@ export async function startServer(
   }
 }
 
+export type Peer = { url: string; app: App; db: Database; close(): Promise<void> }
+
+/** The URL of the PostgreSQL database a test server runs on (PostgreSQL runs only). */
+export async function databaseUrlOf(server: TestServer): Promise<string> {
+  const [row] = await server.db.sql<{ name: string }[]>`select current_database() as name`
+  const url = new URL(process.env.DATABASE_URL as string)
+  url.pathname = `/${row?.name}`
+  return url.toString()
+}
+
+/**
+ * A second instance of the app on the same PostgreSQL database as `first`, with its own pool and
+ * LISTEN connection, as another process would be.
+ */
+export async function startPeer(
+  first: TestServer,
+  env: Record<string, string> = {},
+): Promise<Peer> {
+  const config = testConfig({ ...env, DATABASE_URL: await databaseUrlOf(first) })
+  const db = await openDatabase(config, log)
+  const app = await createApp({ config, db, log, jwtSecret: config.jwtSecret as string })
+  app.listen({ hostname: '127.0.0.1', port: 0 })
+  return {
+    url: `http://127.0.0.1:${app.server?.port}`,
+    app,
+    db,
+    async close() {
+      await app.stop(true)
+      await db.close()
+    },
+  }
+}
+
 let counter = 0
 /** Registers a new user with unique email and username; returns the tokens and credentials. */
 export async function registerUser(server: TestServer, overrides: Record<string, unknown> = {}) {

@@ -1,8 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
-import { type App, createApp } from '../src/app'
-import { type Database, openDatabase } from '../src/db'
-import { createLogger } from '../src/logger'
-import { registerUser, startServer, type TestServer, testConfig } from './helpers'
+import { type Peer, registerUser, startPeer, startServer, type TestServer } from './helpers'
 
 // Two instances on one PostgreSQL, each with its own pool and LISTEN connection, as two
 // processes would be. The embedded database is one process, so this runs on PostgreSQL only.
@@ -10,39 +7,13 @@ const postgresOnly = !process.env.DATABASE_URL
 
 const FAST = { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_POLL_MS: '20', WEBHOOK_RETRY_BASE_MS: '20' }
 
-type Peer = { url: string; app: App; db: Database; close(): Promise<void> }
-
 let server: TestServer
 let peer: Peer
-
-async function startPeer(first: TestServer): Promise<Peer> {
-  const [row] = await first.db.sql<{ name: string }[]>`select current_database() as name`
-  const url = new URL(process.env.DATABASE_URL as string)
-  url.pathname = `/${row?.name}`
-  const config = testConfig({ ...FAST, DATABASE_URL: url.toString() })
-  const db = await openDatabase(config, createLogger('silent'))
-  const app = await createApp({
-    config,
-    db,
-    log: createLogger('silent'),
-    jwtSecret: first.config.jwtSecret as string,
-  })
-  app.listen({ hostname: '127.0.0.1', port: 0 })
-  return {
-    url: `http://127.0.0.1:${app.server?.port}`,
-    app,
-    db,
-    async close() {
-      await app.stop(true)
-      await db.close()
-    },
-  }
-}
 
 beforeAll(async () => {
   if (postgresOnly) return
   server = await startServer(FAST)
-  peer = await startPeer(server)
+  peer = await startPeer(server, FAST)
 }, 60_000)
 afterAll(async () => {
   if (postgresOnly) return

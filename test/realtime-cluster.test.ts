@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { type App, createApp } from '../src/app'
 import type { AppContext } from '../src/context'
-import { type Database, openDatabase } from '../src/db'
+import { openDatabase } from '../src/db'
 import { createLogger } from '../src/logger'
 import { insertNotifications } from '../src/modules/notifications/queries'
 import { announceNotifications, recordEvent } from '../src/realtime/events'
@@ -11,53 +10,31 @@ import { RealtimeHub } from '../src/realtime/hub'
 import { insertEvent, selectEventsAfter } from '../src/realtime/queries'
 import { AnnouncingSessionCache } from '../src/realtime/session-cache'
 import { createProject } from './factories'
-import { registerUser, startServer, type TestServer, testConfig } from './helpers'
+import {
+  databaseUrlOf,
+  type Peer,
+  registerUser,
+  startPeer,
+  startServer,
+  type TestServer,
+  testConfig,
+} from './helpers'
 import { connectWs, type Frame, roundTrip, subscribedClient, type WsClient } from './ws'
 
 // Several processes on one PostgreSQL: LISTEN/NOTIFY, the listener's backend, interleaved
 // transactions. The embedded database is one process and one session, so none of this applies.
 const postgresOnly = !process.env.DATABASE_URL
 
-type Peer = { url: string; app: App; db: Database; close(): Promise<void> }
-
 let server: TestServer
 let peer: Peer
 let databaseUrl: string
 const open: WsClient[] = []
 
-/** A second instance of the server on the same database, as another process would be. */
-async function startPeer(first: TestServer): Promise<Peer> {
-  const [row] = await first.db.sql<{ name: string }[]>`select current_database() as name`
-  const url = new URL(process.env.DATABASE_URL as string)
-  url.pathname = `/${row?.name}`
-  const config = testConfig({ DATABASE_URL: url.toString() })
-  const db = await openDatabase(config, createLogger('silent'))
-  const app = await createApp({
-    config,
-    db,
-    log: createLogger('silent'),
-    jwtSecret: config.jwtSecret as string,
-  })
-  app.listen({ hostname: '127.0.0.1', port: 0 })
-  return {
-    url: `http://127.0.0.1:${app.server?.port}`,
-    app,
-    db,
-    async close() {
-      await app.stop(true)
-      await db.close()
-    },
-  }
-}
-
 beforeAll(async () => {
   if (postgresOnly) return
   server = await startServer()
   peer = await startPeer(server)
-  const [row] = await server.db.sql<{ name: string }[]>`select current_database() as name`
-  const url = new URL(process.env.DATABASE_URL as string)
-  url.pathname = `/${row?.name}`
-  databaseUrl = url.toString()
+  databaseUrl = await databaseUrlOf(server)
 }, 60_000)
 afterAll(async () => {
   if (postgresOnly) return
