@@ -1,5 +1,5 @@
 import type { Executor } from '../../db'
-import { roleNamesOf } from '../users/queries'
+import { permissionNamesOf, roleNamesOf } from '../users/queries'
 
 export type Credentials = { id: string; password_hash: string; is_active: boolean }
 
@@ -186,13 +186,7 @@ export async function selectSessionPrincipal(db: Executor, sessionId: string) {
       s.user_id,
       (s.revoked_at is null and s.expires_at > now() and u.is_active) as live,
       ${roleNamesOf(db, 's.user_id')} as roles,
-      array(
-        select distinct p.name::text
-        from user_roles ur
-        join role_permissions rp on rp.role_id = ur.role_id
-        join permissions p on p.id = rp.permission_id
-        where ur.user_id = s.user_id
-      ) as permissions
+      ${permissionNamesOf(db, 's.user_id')} as permissions
     from user_sessions s
     join users u on u.id = s.user_id
     where s.id = ${sessionId}

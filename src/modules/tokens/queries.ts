@@ -1,5 +1,5 @@
 import type { Executor } from '../../db'
-import { roleNamesOf } from '../users/queries'
+import { permissionNamesOf, roleNamesOf } from '../users/queries'
 import type { ApiToken } from './model'
 
 const columns = (db: Executor) => db`
@@ -88,13 +88,7 @@ export async function selectTokenPrincipal(db: Executor, tokenHash: string) {
       k.project_ids,
       k.expires_at,
       ${roleNamesOf(db, 'k.user_id')} as roles,
-      array(
-        select distinct p.name::text
-        from user_roles ur
-        join role_permissions rp on rp.role_id = ur.role_id
-        join permissions p on p.id = rp.permission_id
-        where ur.user_id = k.user_id
-      ) as permissions
+      ${permissionNamesOf(db, 'k.user_id')} as permissions
     from api_tokens k
     join users u on u.id = k.user_id
     where k.token_hash = ${tokenHash}

@@ -14,6 +14,19 @@ export function roleNamesOf(db: Executor, userIdColumn: string) {
   `
 }
 
+/** The names of every permission a user's roles grant, as a SQL fragment over the id column. */
+export function permissionNamesOf(db: Executor, userIdColumn: string) {
+  return db`
+    array(
+      select distinct p.name::text
+      from user_roles ur
+      join role_permissions rp on rp.role_id = ur.role_id
+      join permissions p on p.id = rp.permission_id
+      where ur.user_id = ${db(userIdColumn)}
+    )
+  `
+}
+
 export async function selectUser(db: Executor, id: string) {
   const [row] = await db<User[]>`
     select
