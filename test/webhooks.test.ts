@@ -213,7 +213,9 @@ describe('webhooks: delivery', () => {
       >
       expect(payload).toMatchObject({ event: 'task.created', project_id: project })
       expect((payload.data as { task: { id: string } }).task.id).toBe(task.id)
-      expect(got.headers['webhook-id']).toBe(`evt_${payload.id}`)
+      // The webhook-id is the event id itself, the payload's `id`, as a string.
+      expect(got.headers['webhook-id']).toBe(String(payload.id))
+      expect(got.headers['webhook-id']).toMatch(/^[1-9][0-9]*$/)
       // A wrong secret does not verify.
       expect(() =>
         new Webhook(`whsec_${btoa('x'.repeat(32))}`).verify(got.body, got.headers),
@@ -265,7 +267,11 @@ describe('webhooks: delivery', () => {
       const ping = await server.request('POST', `${base}/ping`, { token: team.owner.access })
       expect(ping.status).toBe(202)
       await until(() => rx.received.length >= 1)
-      expect(JSON.parse((rx.received[0] as Received).body).event).toBe('ping')
+      const pinged = rx.received[0] as Received
+      expect(JSON.parse(pinged.body).event).toBe('ping')
+      // A ping has no event id: its own, which no event id (a number) can equal.
+      expect(pinged.headers['webhook-id']).toMatch(/^ping_[0-9a-f-]{36}$/)
+      expect(JSON.parse(pinged.body).id).toBe(pinged.headers['webhook-id'])
       const again = await server.request(
         'POST',
         `${base}/deliveries/${ping.body.delivery_id}/redeliver`,
