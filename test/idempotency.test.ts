@@ -185,12 +185,12 @@ describe('Idempotency-Key', () => {
     expect(row?.n).toBe(0)
   })
 
-  it('replays an upload (a streamed body is bound by method, path and content type only)', async () => {
+  it('replays an upload of the same file, and answers 422 to another file with the same key', async () => {
     const task = await createTask(server, team.project.id, team.member)
     const key = newKey()
-    const upload = (text: string) => {
+    const upload = (text: string, name = 'notes.txt') => {
       const form = new FormData()
-      form.append('file', new Blob([text], { type: 'text/plain' }), 'notes.txt')
+      form.append('file', new Blob([text], { type: 'text/plain' }), name)
       return fetch(`${server.url}/api/v1/tasks/${task.id}/attachments`, {
         method: 'POST',
         headers: { authorization: `Bearer ${team.member.access}`, 'idempotency-key': key },
@@ -199,18 +199,121 @@ describe('Idempotency-Key', () => {
     }
     const first = await upload('hello')
     expect(first.status).toBe(201)
+    const firstText = await first.text()
     const again = await upload('hello')
     expect(again.status).toBe(201)
     expect(again.headers.get('idempotency-replayed')).toBe('true')
-    expect(await again.text()).toBe(await first.text())
-    // The route streams the body itself, so a different file is not told apart: replayed.
-    const other = await upload('other')
-    expect(other.status).toBe(201)
-    expect(other.headers.get('idempotency-replayed')).toBe('true')
+    expect(again.headers.get('location')).toBe(first.headers.get('location'))
+    expect(await again.text()).toBe(firstText)
+    // The route reads the body itself and binds the key to the file's digest: another file, or
+    // the same bytes under another name, is another request.
+    for (const other of [await upload('other'), await upload('hello', 'renamed.txt')]) {
+      expect(other.status).toBe(422)
+      expect(((await other.json()) as { title: string }).title).toBe('Idempotency-Key reused')
+    }
     const [row] = await server.db.sql<{ n: number }[]>`
       select count(*)::int as n from task_attachments where task_id = ${task.id}
     `
     expect(row?.n).toBe(1)
+  })
+
+  it('stores the answer in the transaction of the change (one commit for both)', async () => {
+    const task = await createTask(server, team.project.id, team.owner)
+    const newcomer = await registerUser(server)
+    const form = new FormData()
+    form.append('file', new Blob(['bytes'], { type: 'text/plain' }), 'a.txt')
+    const cases: [string, unknown, string][] = [
+      ['/api/v1/projects', { name: `Tx ${crypto.randomUUID()}` }, 'projects'],
+      [
+        '/api/v1/tasks',
+        { title: `Tx ${crypto.randomUUID()}`, project_id: team.project.id },
+        'tasks',
+      ],
+      [`/api/v1/tasks/${task.id}/comments`, { content: 'in one transaction' }, 'task_comments'],
+      [
+        `/api/v1/projects/${team.project.id}/members`,
+        { user_id: newcomer.id, role: 'viewer' },
+        'project_members',
+      ],
+      [`/api/v1/tasks/${task.id}/attachments`, form, 'task_attachments'],
+    ]
+    for (const [path, body, table] of cases) {
+      const key = newKey()
+      const res =
+        body instanceof FormData
+          ? await fetch(server.url + path, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${team.owner.access}`, 'idempotency-key': key },
+              body,
+            })
+          : await fetch(server.url + path, {
+              method: 'POST',
+              headers: {
+                authorization: `Bearer ${team.owner.access}`,
+                'idempotency-key': key,
+                'content-type': 'application/json',
+              },
+              body: JSON.stringify(body),
+            })
+      expect(`${path}: ${res.status}`).toBe(`${path}: 201`)
+      const created = (await res.json()) as { id?: string; user_id?: string }
+      const sql = server.db.sql
+      // xmin: the transaction that wrote the row. The change and its stored answer share it.
+      const [changed] =
+        table === 'project_members'
+          ? await sql<{ xmin: string }[]>`
+              select xmin::text as xmin from project_members
+              where project_id = ${team.project.id} and user_id = ${created.user_id as string}
+            `
+          : await sql<{ xmin: string }[]>`
+              select xmin::text as xmin from ${sql(table)} where id = ${created.id as string}
+            `
+      const [stored] = await sql<{ xmin: string; status: number }[]>`
+        select xmin::text as xmin, status from idempotency_keys where key = ${key}
+      `
+      expect(stored?.status).toBe(201)
+      expect(`${path}: ${stored?.xmin}`).toBe(`${path}: ${changed?.xmin}`)
+    }
+  })
+
+  it('rolls the change back when its answer cannot be stored, and gives the key back', async () => {
+    const sql = server.db.sql
+    // Storing any answer fails, inside the transaction that stores it.
+    await sql.unsafe(`
+      create function refuse_answer() returns trigger language plpgsql as $$
+      begin raise exception 'answer not stored'; end $$;
+      create trigger refuse_answer before update on idempotency_keys
+        for each row when (new.status is not null) execute function refuse_answer();
+    `)
+    const key = newKey()
+    const title = `Crash ${crypto.randomUUID()}`
+    const body = { title, project_id: team.project.id }
+    let failed: TestResponse
+    try {
+      failed = await post('/api/v1/tasks', team.member.access, body, key)
+    } finally {
+      await sql.unsafe(`
+        drop trigger refuse_answer on idempotency_keys;
+        drop function refuse_answer();
+      `)
+    }
+    expectProblemShape(failed, 500)
+    // No change without its stored answer: the task is not there, and the key is free again
+    // (given back after the answer is sent, hence the wait).
+    expect(await count('tasks', title)).toBe(0)
+    const keyRows = async () => {
+      const [row] = await sql<{ n: number }[]>`
+        select count(*)::int as n from idempotency_keys where key = ${key}
+      `
+      return row?.n
+    }
+    const deadline = Date.now() + 5_000
+    while ((await keyRows()) !== 0 && Date.now() < deadline) await Bun.sleep(10)
+    expect(await keyRows()).toBe(0)
+    const retried = await post('/api/v1/tasks', team.member.access, body, key)
+    expect(retried.status).toBe(201)
+    expect(retried.headers.get('idempotency-replayed')).toBeNull()
+    expect(await count('tasks', title)).toBe(1)
   })
 
   it('leaves requests without a key alone', async () => {

@@ -5,6 +5,8 @@ export type StoredAnswer = {
   status: number | null
   body: string | null
   headers: Record<string, string>
+  /** An upload's file digest (see bindStreamedBody); null for other requests. */
+  body_digest: string | null
 }
 
 /** Claims (user, key) for a request; false when a live row already holds it. */
@@ -31,23 +33,32 @@ export async function selectLiveKey(db: Executor, userId: string, key: string) {
     where user_id = ${userId} and key = ${key} and expires_at <= now()
   `
   const [row] = await db<StoredAnswer[]>`
-    select fingerprint, status, body, headers
+    select fingerprint, status, body, headers, body_digest
     from idempotency_keys
     where user_id = ${userId} and key = ${key}
   `
   return row
 }
 
-/** Keeps the 2xx answer of the request that claimed the key. */
+/**
+ * Keeps the 2xx answer of the request that claimed the key (in the handler's transaction when it
+ * has one), with an upload's file digest.
+ */
 export async function storeAnswer(
   db: Executor,
   userId: string,
   key: string,
-  answer: { status: number; body: string; headers: Record<string, string> },
+  answer: {
+    status: number
+    body: string
+    headers: Record<string, string>
+    bodyDigest: string | null
+  },
 ) {
   await db`
     update idempotency_keys
-    set status = ${answer.status}, body = ${answer.body}, headers = ${db.json(answer.headers)}
+    set status = ${answer.status}, body = ${answer.body}, headers = ${db.json(answer.headers)},
+      body_digest = ${answer.bodyDigest}
     where user_id = ${userId} and key = ${key} and status is null
   `
 }
