@@ -472,10 +472,14 @@ describe('webhooks: delivery', () => {
         return row?.status === 'failed' ? row : undefined
       })
       expect(done).toMatchObject({ status: 'failed', attempts: 1 })
-      const read = await server.request('GET', `${hooksOf(project)}/${hook.id}`, {
-        token: team.owner.access,
+      // The deactivation is its own transaction, right after the attempt is recorded.
+      const read = await until(async () => {
+        const res = await server.request('GET', `${hooksOf(project)}/${hook.id}`, {
+          token: team.owner.access,
+        })
+        return res.body?.active === false ? res : undefined
       })
-      expect(read.body.active).toBe(false)
+      expect(read?.body.active).toBe(false)
       const notes = await server.request('GET', '/api/v1/notifications', {
         token: team.owner.access,
       })
