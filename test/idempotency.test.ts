@@ -316,6 +316,67 @@ describe('Idempotency-Key', () => {
     expect(await count('tasks', title)).toBe(1)
   })
 
+  it('lets a retry take over a claim abandoned mid-request, but not one still running', async () => {
+    const sql = server.db.sql
+    const title = `Abandoned ${crypto.randomUUID()}`
+    const body = { title, project_id: team.project.id }
+    // A claim as another request of this body would hold it, `age` old and without an answer.
+    const claim = (key: string, age: string, fingerprint: string) => sql`
+      insert into idempotency_keys (user_id, key, fingerprint, claim, created_at, expires_at)
+      values (${team.member.id}, ${key}, ${fingerprint}, gen_random_uuid(),
+        now() - ${age}::interval, now() + interval '1 day')
+    `
+    // A claim of a minute ago (a process that died before answering) is taken over ...
+    const abandoned = newKey()
+    await claim(abandoned, '2 minutes', '0'.repeat(64))
+    const retried = await post('/api/v1/tasks', team.member.access, body, abandoned)
+    expect(retried.status).toBe(201)
+    expect(await count('tasks', title)).toBe(1)
+    expect(
+      (await post('/api/v1/tasks', team.member.access, body, abandoned)).headers.get(
+        'idempotency-replayed',
+      ),
+    ).toBe('true')
+    // ... one of a second ago is still running: 409, nothing created.
+    const running = newKey()
+    const [first] = await sql<{ fingerprint: string }[]>`
+      select fingerprint from idempotency_keys where key = ${abandoned}
+    `
+    await claim(running, '1 second', first?.fingerprint ?? '')
+    expectProblemShape(await post('/api/v1/tasks', team.member.access, body, running), 409)
+    expect(await count('tasks', title)).toBe(1)
+  })
+
+  it('rolls back a request whose claim was taken over before it committed', async () => {
+    const sql = server.db.sql
+    const key = newKey()
+    const title = `Overtaken ${crypto.randomUUID()}`
+    // While the request's transaction runs, a retry takes its key over (the trigger plays the
+    // retry: it gives the row another claim id, as claimKey does after the stale bound).
+    await sql.unsafe(`
+      create function take_over() returns trigger language plpgsql as $$
+      begin
+        update idempotency_keys set claim = gen_random_uuid() where key = '${key}';
+        return new;
+      end $$;
+      create trigger take_over before insert on tasks
+        for each row when (new.title = '${title}') execute function take_over();
+    `)
+    let answer: TestResponse
+    try {
+      answer = await post(
+        '/api/v1/tasks',
+        team.member.access,
+        { title, project_id: team.project.id },
+        key,
+      )
+    } finally {
+      await sql.unsafe('drop trigger take_over on tasks; drop function take_over();')
+    }
+    expectProblemShape(answer, 409)
+    expect(await count('tasks', title)).toBe(0)
+  })
+
   it('leaves requests without a key alone', async () => {
     const name = `Plain ${crypto.randomUUID()}`
     const a = await post('/api/v1/projects', team.owner.access, { name })

@@ -14,6 +14,13 @@ import {
   storeAnswer,
 } from './queries'
 
+/**
+ * A claim still without an answer after this long was abandoned (its process died mid-request):
+ * a retry takes it over. Twice the request deadline, and at least a minute.
+ */
+export const staleClaimSeconds = (config: { requestTimeoutMs: number }) =>
+  Math.max(60, Math.ceil((2 * config.requestTimeoutMs) / 1000))
+
 /** Answers are kept this long per (caller, key). */
 export const KEEP_SECONDS = 24 * 60 * 60
 const PRUNE_EVERY_MS = 60 * 60 * 1000
@@ -37,6 +44,8 @@ const badKey = (detail: string) => new HttpProblem(400, 'Bad request', detail)
 type Claim = {
   userId: string
   key: string
+  /** This request's hold on the key (see claimKey). */
+  id: string
   /** An upload's file digest, once its route has read it (see bindStreamedBody). */
   bodyDigest: string | null
   /** The answer was stored in the handler's transaction: nothing is left to do after it. */
@@ -82,7 +91,13 @@ export function answerInTransaction<T>(
   return async (tx, result) => {
     const answer = answerOf(set, respond(result))
     if (answer.status < 200 || answer.status > 299) return
-    await storeAnswer(tx, claim.userId, claim.key, { ...answer, bodyDigest: claim.bodyDigest })
+    const stored = await storeAnswer(tx, claim.userId, claim.key, claim.id, {
+      ...answer,
+      bodyDigest: claim.bodyDigest,
+    })
+    // The claim was taken over (this request outlived the stale bound): its change must not
+    // commit, since the request that took the key over runs it.
+    if (!stored) throw takenOver()
     claim.storedInTransaction = true
   }
 }
@@ -105,6 +120,9 @@ export function bindStreamedBody(request: Request, digest: string): Response | u
   return replay(stored.status, stored.body, stored.headers)
 }
 
+const takenOver = () =>
+  conflict('This request took too long: its Idempotency-Key was taken over by a retry')
+
 const reused = () =>
   new HttpProblem(
     422,
@@ -120,6 +138,7 @@ const reused = () =>
  * answerInTransaction); the others' answers are stored after the handler.
  */
 export function idempotency(ctx: AppContext, authenticateRequest: RequestAuthenticator) {
+  const limits = { ttlSeconds: KEEP_SECONDS, staleSeconds: staleClaimSeconds(ctx.config) }
   let pruner: ReturnType<typeof setInterval> | undefined
   return new Elysia({ name: 'idempotency' })
     .onStart(() => {
@@ -142,8 +161,9 @@ export function idempotency(ctx: AppContext, authenticateRequest: RequestAuthent
       const { userId } = await authenticateRequest(request)
       const { fingerprint, streamed } = await fingerprintOf(request, body)
       for (let attempt = 0; attempt < 3; attempt += 1) {
-        if (await claimKey(ctx.sql, userId, key, fingerprint, KEEP_SECONDS)) {
-          claims.set(request, { userId, key, bodyDigest: null, storedInTransaction: false })
+        const id = crypto.randomUUID()
+        if (await claimKey(ctx.sql, userId, key, fingerprint, id, limits)) {
+          claims.set(request, { userId, key, id, bodyDigest: null, storedInTransaction: false })
           return
         }
         const stored = await selectLiveKey(ctx.sql, userId, key)
@@ -168,10 +188,10 @@ export function idempotency(ctx: AppContext, authenticateRequest: RequestAuthent
       if (claim.storedInTransaction) return
       const answer = answerOf(set, response)
       if (answer.status < 200 || answer.status > 299 || response instanceof Response) {
-        await releaseKey(ctx.sql, claim.userId, claim.key)
+        await releaseKey(ctx.sql, claim.userId, claim.key, claim.id)
         return
       }
-      await storeAnswer(ctx.sql, claim.userId, claim.key, {
+      await storeAnswer(ctx.sql, claim.userId, claim.key, claim.id, {
         ...answer,
         bodyDigest: claim.bodyDigest,
       })
@@ -181,7 +201,7 @@ export function idempotency(ctx: AppContext, authenticateRequest: RequestAuthent
       const claim = claims.get(request)
       if (!claim) return
       claims.delete(request)
-      await releaseKey(ctx.sql, claim.userId, claim.key).catch((error: unknown) =>
+      await releaseKey(ctx.sql, claim.userId, claim.key, claim.id).catch((error: unknown) =>
         ctx.log.warn('idempotency key release failed', describeError(error)),
       )
     })
