@@ -10,6 +10,7 @@ import webhooks from '../sql/0013_webhooks.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
+import { instrumentQueries } from './metrics/queries'
 
 export type Sql = postgres.Sql
 /** A pool or a transaction: the first parameter of every query function. */
@@ -116,6 +117,8 @@ function wrap(
   stopServer: () => Promise<void>,
   listen: Listen,
 ): Database {
+  // Query latency and queries in flight for the metrics (postgres.js has no pool gauges).
+  instrumentQueries(sql)
   return {
     sql,
     mode,
