@@ -4,7 +4,7 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun bench/hotpath.ts \
  *     [--tasks=3000] [--seconds=5] [--connections=16] [--threads=2] [--idle=60] \
- *     [--profile=DIR] [--only=get|post]
+ *     [--profile=DIR] [--only=get|post] [--compare=CHECKOUT]
  *
  * One run: creates its own database (`taskapi_hotpath`, dropped at the end), seeds TASKS tasks in
  * one project, starts the app (LOG_LEVEL=warn) three times (rate limits off; the limiter on but
@@ -15,7 +15,9 @@
  * `--bare-insert`). Prints req/s, p50, p99, non-2xx answers and the ratios, and the app's RSS at
  * its peak and IDLE seconds after the load. With `--profile=DIR` one more app (limiter on, not
  * reached) runs GET /tasks/:id under `bun --cpu-prof`, outside the table; its profile lands in
- * DIR (read it with bench/cpuprofile-top.ts).
+ * DIR (read it with bench/cpuprofile-top.ts). `--compare=CHECKOUT` also measures the app of
+ * another checkout (its own node_modules installed), e.g. `git archive main` unpacked: before
+ * and after a change in the same run.
  * wrk must be installed (`apt-get install -y wrk`).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -71,6 +73,9 @@ async function main() {
   const IDLE = arg('idle', 60)
   const profileDir = process.argv.find((a) => a.startsWith('--profile='))?.split('=')[1]
   const only = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1]
+  // Another checkout of the app (with node_modules) measured in the same run: before and after.
+  const otherRoot = process.argv.find((a) => a.startsWith('--compare='))?.split('=')[1]
+  const ownRoot = join(import.meta.dir, '..')
 
   const benchDb = await benchDatabase('taskapi_hotpath', 'bench/hotpath.ts')
   const sql = postgres(benchDb.url, { max: 2, onnotice: () => {} })
@@ -91,10 +96,10 @@ async function main() {
     await child.exited
   }
   const jwtSecret = crypto.randomUUID() + crypto.randomUUID()
-  const startApp = async (env: Record<string, string>, profile?: string) => {
+  const startApp = async (env: Record<string, string>, profile?: string, root = ownRoot) => {
     const port = freePort()
     const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []
-    const child = spawn(['bun', ...prof, join(import.meta.dir, '..', 'src', 'index.ts')], {
+    const child = spawn(['bun', ...prof, join(root, 'src', 'index.ts')], {
       PORT: String(port),
       DATABASE_URL: benchDb.url,
       DATABASE_POOL_MAX: '10',
@@ -170,11 +175,20 @@ async function main() {
       bareInsert.stdout as ReadableStream<Uint8Array>,
       /bare listening on (\d+)/,
     )
-    const variants: [string, Record<string, string>][] = [
+    const variants: [string, Record<string, string>, string?][] = [
       ['app, rate limit off', { RATE_LIMIT_REQUESTS: '0' }],
       ['app, rate limit on (never reached)', { RATE_LIMIT_REQUESTS: '10000000' }],
       ['app, default rate limit (600/min)', {}],
     ]
+    if (otherRoot)
+      variants.push(
+        ['--compare app, rate limit off', { RATE_LIMIT_REQUESTS: '0' }, otherRoot],
+        [
+          '--compare app, rate limit on (never reached)',
+          { RATE_LIMIT_REQUESTS: '10000000' },
+          otherRoot,
+        ],
+      )
     let idleRss: { peak: number; after: number[] } | undefined
     // Warm both bare servers (JIT, pool) before they are measured.
     await wrk('warm', `${bareBase}/`, bareGetScript)
@@ -184,8 +198,8 @@ async function main() {
       results.push(
         await wrk('bare POST insert', `${bareInsertBase}/`, barePostScript, bareInsert.pid),
       )
-    for (const [index, [label, env]] of variants.entries()) {
-      const app = await startApp(env)
+    for (const [index, [label, env, root]] of variants.entries()) {
+      const app = await startApp(env, undefined, root)
       const pid = app.child.pid
       await wrk('warm', `${app.base}/api/v1/tasks/`, getScript)
       if (only !== 'post')
