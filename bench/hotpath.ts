@@ -12,7 +12,7 @@
  * limit of 600 per minute, which refuses most of this one-user load with 429) and a bare server,
  * and runs wrk against each: GET /api/v1/tasks/:id against the bare primary-key select
  * (bench/bare-select.ts), POST /api/v1/tasks against a bare single-row insert (this file with
- * `--bare-insert`). Prints req/s, p50, p99, non-2xx answers and the ratios, and the app's RSS at
+ * `--bare-insert`), each app run right after a bare run of its kind, its ratios to that run. Prints req/s, p50, p99, non-2xx answers and the ratios, and the app's RSS at
  * its peak and IDLE seconds after the load. With `--profile=DIR` one more app (limiter on, not
  * reached) runs GET /tasks/:id under `bun --cpu-prof`, outside the table; its profile lands in
  * DIR (read it with bench/cpuprofile-top.ts). `--compare=CHECKOUT` also measures the app of
@@ -63,6 +63,8 @@ type Result = {
   non2xx: number
   errors: number
   rss?: number
+  /** The bare run just before this one, which its ratios are to. */
+  bare?: Result
 }
 
 async function main() {
@@ -192,24 +194,34 @@ async function main() {
     let idleRss: { peak: number; after: number[] } | undefined
     // Warm both bare servers (JIT, pool) before they are measured.
     await wrk('warm', `${bareBase}/`, bareGetScript)
-    if (only !== 'post')
-      results.push(await wrk('bare GET pk select', `${bareBase}/`, bareGetScript, bareSelect.pid))
-    if (only !== 'get')
-      results.push(
-        await wrk('bare POST insert', `${bareInsertBase}/`, barePostScript, bareInsert.pid),
-      )
+    // The machine is shared: each app run comes right after a bare run of the same kind, and its
+    // ratio is to that bare run.
     for (const [index, [label, env, root]] of variants.entries()) {
       const app = await startApp(env, undefined, root)
       const pid = app.child.pid
       await wrk('warm', `${app.base}/api/v1/tasks/`, getScript)
-      if (only !== 'post')
-        results.push(
-          await wrk(`GET /tasks/:id, ${label}`, `${app.base}/api/v1/tasks/`, getScript, pid),
+      if (only !== 'post') {
+        const bare = await wrk('bare GET pk select', `${bareBase}/`, bareGetScript, bareSelect.pid)
+        results.push(bare)
+        const run = await wrk(
+          `GET /tasks/:id, ${label}`,
+          `${app.base}/api/v1/tasks/`,
+          getScript,
+          pid,
         )
-      if (only !== 'get')
-        results.push(
-          await wrk(`POST /tasks, ${label}`, `${app.base}/api/v1/tasks`, postScript, pid),
+        results.push({ ...run, bare })
+      }
+      if (only !== 'get') {
+        const bare = await wrk(
+          'bare POST insert',
+          `${bareInsertBase}/`,
+          barePostScript,
+          bareInsert.pid,
         )
+        results.push(bare)
+        const run = await wrk(`POST /tasks, ${label}`, `${app.base}/api/v1/tasks`, postScript, pid)
+        results.push({ ...run, bare })
+      }
       if (index === 0 && IDLE > 0) {
         const peak = Math.max(...results.map((r) => (r.name.includes(label) ? (r.rss ?? 0) : 0)))
         const after: number[] = []
@@ -232,8 +244,6 @@ async function main() {
       )
     }
 
-    const bareGet = results.find((r) => r.name === 'bare GET pk select')
-    const barePost = results.find((r) => r.name === 'bare POST insert')
     console.log(
       `\nwrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s, ${TASKS} tasks, PostgreSQL ${(await sql<{ v: string }[]>`select current_setting('server_version') as v`)[0]?.v}, Bun ${Bun.version}`,
     )
@@ -241,7 +251,7 @@ async function main() {
       `${'scenario'.padEnd(52)} ${'req/s'.padStart(7)} ${'x bare'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99/bare'.padStart(8)} ${'non2xx'.padStart(7)} ${'RSS MiB'.padStart(7)}`,
     )
     for (const r of results) {
-      const bare = r.name.startsWith('POST') || r.name.startsWith('bare POST') ? barePost : bareGet
+      const bare = r.bare ?? r
       console.log(
         `${r.name.padEnd(52)} ${r.rps.toFixed(0).padStart(7)} ${bare ? (r.rps / bare.rps).toFixed(3).padStart(6) : '     -'} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${bare ? (r.p99 / bare.p99).toFixed(2).padStart(8) : '       -'} ${String(r.non2xx + r.errors).padStart(7)} ${String(r.rss ?? '-').padStart(7)}`,
       )
