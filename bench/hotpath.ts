@@ -4,7 +4,7 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun bench/hotpath.ts \
  *     [--tasks=3000] [--seconds=5] [--connections=16] [--threads=2] [--idle=60] \
- *     [--profile=DIR] [--only=get|post] [--compare=CHECKOUT]
+ *     [--profile=DIR] [--only=get|post] [--compare=CHECKOUT] [--binary=dist/taskapi]
  *
  * One run: creates its own database (`taskapi_hotpath`, dropped at the end), seeds TASKS tasks in
  * one project, starts the app (LOG_LEVEL=warn) three times (rate limits off; the limiter on but
@@ -17,7 +17,8 @@
  * reached) runs GET /tasks/:id under `bun --cpu-prof`, outside the table; its profile lands in
  * DIR (read it with bench/cpuprofile-top.ts). `--compare=CHECKOUT` also measures the app of
  * another checkout (its own node_modules installed), e.g. `git archive main` unpacked: before
- * and after a change in the same run.
+ * and after a change in the same run. `--binary=PATH` runs this checkout's app as the compiled
+ * executable (`bun run build`), as deployed, rather than `bun src/index.ts`.
  * wrk must be installed (`apt-get install -y wrk`).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -78,6 +79,8 @@ async function main() {
   // Another checkout of the app (with node_modules) measured in the same run: before and after.
   const otherRoot = process.argv.find((a) => a.startsWith('--compare='))?.split('=')[1]
   const ownRoot = join(import.meta.dir, '..')
+  // The compiled app (`bun run build`) instead of `bun src/index.ts`, as it is deployed.
+  const binary = process.argv.find((a) => a.startsWith('--binary='))?.split('=')[1]
 
   const benchDb = await benchDatabase('taskapi_hotpath', 'bench/hotpath.ts')
   const sql = postgres(benchDb.url, { max: 2, onnotice: () => {} })
@@ -101,7 +104,11 @@ async function main() {
   const startApp = async (env: Record<string, string>, profile?: string, root = ownRoot) => {
     const port = freePort()
     const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []
-    const child = spawn(['bun', ...prof, join(root, 'src', 'index.ts')], {
+    const command =
+      binary && root === ownRoot && !profile
+        ? [binary]
+        : ['bun', ...prof, join(root, 'src', 'index.ts')]
+    const child = spawn(command, {
       PORT: String(port),
       DATABASE_URL: benchDb.url,
       DATABASE_POOL_MAX: '10',
@@ -191,7 +198,7 @@ async function main() {
           otherRoot,
         ],
       )
-    let idleRss: { peak: number; after: number[] } | undefined
+    let idleRss: { start: number; peak: number; after: number[] } | undefined
     // Warm both bare servers (JIT, pool) before they are measured.
     await wrk('warm', `${bareBase}/`, bareGetScript)
     // The machine is shared: each app run comes right after a bare run of the same kind, and its
@@ -199,6 +206,7 @@ async function main() {
     for (const [index, [label, env, root]] of variants.entries()) {
       const app = await startApp(env, undefined, root)
       const pid = app.child.pid
+      const startRss = rssMiB(pid)
       await wrk('warm', `${app.base}/api/v1/tasks/`, getScript)
       if (only !== 'post') {
         const bare = await wrk('bare GET pk select', `${bareBase}/`, bareGetScript, bareSelect.pid)
@@ -229,7 +237,7 @@ async function main() {
           await Bun.sleep(10_000)
           after.push(rssMiB(pid))
         }
-        idleRss = { peak, after }
+        idleRss = { start: startRss, peak, after }
       }
       await stop(app.child)
     }
@@ -258,7 +266,7 @@ async function main() {
     }
     if (idleRss)
       console.log(
-        `\napp RSS (rate limit off run): peak ${idleRss.peak} MiB under load; every 10 s after: ${idleRss.after.join(', ')} MiB`,
+        `\napp RSS (rate limit off run): ${idleRss.start} MiB once healthy, peak ${idleRss.peak} MiB under load; every 10 s after: ${idleRss.after.join(', ')} MiB`,
       )
   } finally {
     for (const p of processes) p.kill('SIGTERM')
