@@ -51,6 +51,13 @@ describe('/metrics on its own listener', () => {
     expect(text).toMatch(
       /http_requests_total\{method="GET",route="\/api\/v1\/tasks\/:id",status="200"\} 3/,
     )
+    // Buckets are cumulative: +Inf holds every observation, as _count does.
+    expect(text).toMatch(
+      /^http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/api\/v1\/tasks\/:id",status="200"\} 3$/m,
+    )
+    expect(text).toMatch(
+      /^http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/tasks\/:id",status="200"\} 3$/m,
+    )
     expect(text).toContain('route="/api/v1/tasks/:id",status="404"')
     expect(text).toContain('route="unmatched",status="404"')
     // No id of any kind in a label.
