@@ -14,8 +14,9 @@
  * (bench/bare-select.ts), POST /api/v1/tasks against a bare single-row insert (this file with
  * `--bare-insert`), each app run right after a bare run of its kind, its ratios to that run. Prints req/s, p50, p99, non-2xx answers and the ratios, and the app's RSS at
  * its peak and IDLE seconds after the load. With `--profile=DIR` one more app (limiter on, not
- * reached) runs GET /tasks/:id under `bun --cpu-prof`, outside the table; its profile lands in
- * DIR (read it with bench/cpuprofile-top.ts). `--compare=CHECKOUT` also measures the app of
+ * reached; and one of the --compare checkout) runs GET /tasks/:id under `bun --cpu-prof`,
+ * outside the table; the profiles land in DIR/this and DIR/compare (read them with
+ * bench/cpuprofile-top.ts). `--compare=CHECKOUT` also measures the app of
  * another checkout (its own node_modules installed), e.g. `git archive main` unpacked: before
  * and after a change in the same run. `--binary=PATH` runs this checkout's app as the compiled
  * executable (`bun run build`), as deployed, rather than `bun src/index.ts`.
@@ -242,16 +243,20 @@ async function main() {
       await stop(app.child)
     }
     if (profileDir) {
-      // Profiled apart: the profiler slows the server, so this run is not in the table.
-      const app = await startApp({ RATE_LIMIT_REQUESTS: '10000000' }, profileDir)
-      await wrk('warm', `${app.base}/api/v1/tasks/`, getScript)
-      const profiled = await wrk('profiled', `${app.base}/api/v1/tasks/`, getScript)
-      await stop(app.child)
-      console.log(
-        `\nprofiled GET /tasks/:id run (limiter on, not reached): ${profiled.rps.toFixed(0)} req/s; profile in ${profileDir}`,
-      )
+      // Profiled apart: the profiler slows the server, so these runs are not in the table.
+      const profiled: [string, string | undefined][] = [['this checkout', undefined]]
+      if (otherRoot) profiled.push(['--compare checkout', otherRoot])
+      for (const [label, root] of profiled) {
+        const dir = join(profileDir, root ? 'compare' : 'this')
+        const app = await startApp({ RATE_LIMIT_REQUESTS: '10000000' }, dir, root)
+        await wrk('warm', `${app.base}/api/v1/tasks/`, getScript)
+        const run = await wrk('profiled', `${app.base}/api/v1/tasks/`, getScript)
+        await stop(app.child)
+        console.log(
+          `profiled GET /tasks/:id, ${label} (limiter on, not reached): ${run.rps.toFixed(0)} req/s; profile in ${dir}`,
+        )
+      }
     }
-
     console.log(
       `\nwrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s, ${TASKS} tasks, PostgreSQL ${(await sql<{ v: string }[]>`select current_setting('server_version') as v`)[0]?.v}, Bun ${Bun.version}`,
     )
