@@ -11,6 +11,7 @@ import idempotencyBodyDigest from '../sql/0015_idempotency_body_digest.sql' with
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
+import { instrumentQueries } from './metrics/queries'
 
 export type Sql = postgres.Sql
 /** A pool or a transaction: the first parameter of every query function. */
@@ -117,6 +118,8 @@ function wrap(
   stopServer: () => Promise<void>,
   listen: Listen,
 ): Database {
+  // Query latency and queries in flight for the metrics (postgres.js has no pool gauges).
+  instrumentQueries(sql)
   return {
     sql,
     mode,
