@@ -7,6 +7,7 @@ import events from '../sql/0005_events.sql' with { type: 'text' }
 import apiTokens from '../sql/0011_api_tokens.sql' with { type: 'text' }
 import idempotency from '../sql/0012_idempotency.sql' with { type: 'text' }
 import webhooks from '../sql/0013_webhooks.sql' with { type: 'text' }
+import taskListing from '../sql/0014_task_listing.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
@@ -151,6 +152,7 @@ export const migrations = [
   { version: 11, name: '0011_api_tokens', text: apiTokens },
   { version: 12, name: '0012_idempotency', text: idempotency },
   { version: 13, name: '0013_webhooks', text: webhooks },
+  { version: 14, name: '0014_task_listing', text: taskListing },
 ]
 
 // Any fixed 64-bit key shared by every instance; it serialises concurrent migrators.
