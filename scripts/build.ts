@@ -90,8 +90,6 @@ const required = [
   '@electric-sql/pglite/dist/pglite.wasm',
   '@electric-sql/pglite/dist/initdb.wasm',
   '@electric-sql/pglite/dist/pglite.data',
-  // The btree_gin extension (src/embedded.ts, sql/0014).
-  '@electric-sql/pglite/dist/btree_gin.tar.gz',
   // The docs page's Scalar bundle (src/docs-ui.ts).
   '@scalar/api-reference/dist/browser/standalone.js',
   ...migrations,

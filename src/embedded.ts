@@ -16,18 +16,12 @@ import {
 import { mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { type Extension, PGlite } from '@electric-sql/pglite'
+import { PGlite } from '@electric-sql/pglite'
 import initdbWasm from '@electric-sql/pglite/initdb.wasm' with { type: 'file' }
 import { NodeFS } from '@electric-sql/pglite/nodefs'
 import pgliteData from '@electric-sql/pglite/pglite.data' with { type: 'file' }
 import pgliteWasm from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
-// The package exports only the loader (`contrib/btree_gin`), which finds its tarball beside its
-// own module: that lookup fails inside a compiled binary, so the tarball is imported as a file.
-import btreeGinBundle from '../node_modules/@electric-sql/pglite/dist/btree_gin.tar.gz' with {
-  type: 'file',
-}
 
 export type EmbeddedOptions = {
   /** Folder that holds the database; undefined keeps it in memory. */
@@ -61,35 +55,6 @@ async function pgliteAssets(pgDir: string | undefined, fromDump: boolean) {
     pgliteWasmModule,
     ...(initdbWasmModule ? { initdbWasmModule } : {}),
     fsBundle: Bun.file(pgliteData),
-  }
-}
-
-/**
- * btree_gin (sql/0014: a GIN index over the list's equality filters and the search vector).
- * PGlite streams the tarball with fs.createReadStream, which cannot open a file embedded in a
- * compiled binary (`/$bunfs/...`): there it is first copied to a private temporary folder,
- * removed again once PGlite has loaded it (`done`).
- */
-function btreeGinExtension() {
-  let folder: string | undefined
-  const extension: Extension = {
-    name: 'btree_gin',
-    setup: async () => {
-      if (existsSync(btreeGinBundle) && !btreeGinBundle.includes('$bunfs'))
-        return { bundlePath: pathToFileURL(btreeGinBundle) }
-      folder = mkdtempSync(join(tmpdir(), 'taskapi-ext-'))
-      const copy = join(folder, 'btree_gin.tar.gz')
-      writeFileSync(copy, new Uint8Array(await Bun.file(btreeGinBundle).arrayBuffer()), {
-        mode: 0o600,
-      })
-      return { bundlePath: pathToFileURL(copy) }
-    },
-  }
-  return {
-    extension,
-    done() {
-      if (folder) rmSync(folder, { recursive: true, force: true })
-    },
   }
 }
 
@@ -180,7 +145,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   try {
     if (pgDir) makeTreePrivate(pgDir)
     const fresh = pgDir !== undefined && !existsSync(join(pgDir, 'PG_VERSION'))
-    const btreeGin = btreeGinExtension()
     pglite = await PGlite.create({
       ...(pgDir
         ? {
@@ -189,9 +153,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
           }
         : {}),
       ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-      extensions: { btree_gin: btreeGin.extension },
       ...(await pgliteAssets(pgDir, options.loadDataDir !== undefined)),
-    }).finally(() => btreeGin.done())
+    })
     // initdb writes the cluster without a single fsync; flush it once before anything relies on it.
     if (fresh && pgDir && durable) syncTree(pgDir)
     // The socket lives in the private DATA_DIR (under our lock, so a leftover one is stale), and

@@ -1,6 +1,6 @@
 import type postgres from 'postgres'
 import type { Executor } from '../../db'
-import type { Task, TaskSort } from './model'
+import { TASK_PRIORITIES, TASK_STATUSES, type Task, type TaskSort } from './model'
 import { taskColumns, taskJoins } from './queries'
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>
@@ -63,8 +63,8 @@ const castValue = (db: Executor, key: SortKey, value: string): Fragment => {
   }
 }
 
-// One value compares with `=`, so an index on (project_id, status, created_at) can also give
-// the order; a list compares with `= any(...)`.
+// One value compares with `=`, a list with `= any(...)` (only where the list is not split into
+// partitions).
 const oneOrAny = (db: Executor, column: Fragment, values: string[]) =>
   values.length === 1
     ? db`and ${column} = ${values[0] as string}`
@@ -72,7 +72,7 @@ const oneOrAny = (db: Executor, column: Fragment, values: string[]) =>
 
 /**
  * Every filter given, as `and ...` conditions over `t` (tasks). With `split`, status and
- * priority are left out: the caller has already fixed them to one value per partition.
+ * priority are left out: the partition already fixes them to one value each.
  */
 function taskConditions(db: Executor, f: TaskFilter, split = false): Fragment {
   return db`
@@ -88,26 +88,37 @@ function taskConditions(db: Executor, f: TaskFilter, split = false): Fragment {
 }
 
 /**
- * The partitions a list is read in: each visible project (`me.project_id`), times each status
- * asked for (`st.status`), times each priority asked for (`pr.priority`). They are disjoint and
- * together hold every matching task, so the first rows of each, merged, are the list's first
- * rows. Each partition is an equality on (project_id, status, priority): a btree index on
- * (project_id, status, created_at desc, id desc) gives its newest rows in order and stops early,
- * where `status = any(...)` would have to read and sort every row of both statuses; and the
- * btree_gin index on (project_id, status, priority, search) finds its search matches (0014).
+ * The partitions a list is read in: each visible project (`me.project_id`), and when a status or
+ * a priority is asked for, times each status (`st.status`) and each priority (`pr.priority`),
+ * every value of the one not asked for (both columns are checked against these lists). They are
+ * disjoint and together hold every matching task, so the first rows of each, merged, are the
+ * list's first rows. A partition is an equality on (project_id, status, priority), the head of the
+ * index on (project_id, status, priority, created_at desc, id desc) include (search) (0014): its
+ * newest rows come in order and the scan stops early, where `status = any(...)` would read and
+ * sort every row of every status; and a search is checked and ranked on that index's entries
+ * alone, without reading the table. With neither filter, a partition is a project.
  */
-const partitions = (db: Executor, f: TaskFilter) => db`
-  (${visibleProjects(db, f)}) me
-  ${f.statuses ? db`cross join unnest(${f.statuses}::text[]) as st(status)` : db``}
-  ${f.priorities ? db`cross join unnest(${f.priorities}::text[]) as pr(priority)` : db``}
-`
-
-/** The conditions that put a task `t` in the partition of `partitions`. */
-const inPartition = (db: Executor, f: TaskFilter) => db`
-  t.project_id = me.project_id
-  ${f.statuses ? db`and t.status = st.status` : db``}
-  ${f.priorities ? db`and t.priority = pr.priority` : db``}
-`
+function partitions(db: Executor, f: TaskFilter) {
+  const split = Boolean(f.statuses || f.priorities)
+  const statuses = f.statuses ?? [...TASK_STATUSES]
+  const priorities = f.priorities ?? [...TASK_PRIORITIES]
+  return {
+    split,
+    from: db`
+      (${visibleProjects(db, f)}) me
+      ${
+        split
+          ? db`cross join unnest(${statuses}::text[]) as st(status)
+               cross join unnest(${priorities}::text[]) as pr(priority)`
+          : db``
+      }
+    `,
+    where: db`
+      t.project_id = me.project_id
+      ${split ? db`and t.status = st.status and t.priority = pr.priority` : db``}
+    `,
+  }
+}
 
 /** The projects whose tasks may be listed: the caller's, or every one for an admin's all=true. */
 const visibleProjects = (db: Executor, f: TaskFilter) => db`
@@ -122,9 +133,9 @@ const visibleProjects = (db: Executor, f: TaskFilter) => db`
 /**
  * One page of the caller's tasks, one row more than `limit` to tell whether another page follows;
  * each row carries `sort_value`, its sort key as text, for the next cursor. Each partition
- * (project x status x priority, see `partitions`) gives its own first rows in order (a lateral
- * subquery that an index on (project_id, status, sort key) can stop early), those are merged, and
- * names are joined to the page's rows only.
+ * (project, or project x status x priority, see `partitions`) gives its own first rows in order
+ * (a lateral subquery that an index ending in the sort key can stop early), those are merged,
+ * and names are joined to the page's rows only.
  * Not async: the bench wraps the pending query in `explain`.
  */
 export function listTasks(
@@ -141,15 +152,16 @@ export function listTasks(
       : db`and (${key}, t.id) > (${castValue(db, order.key, page.after.value)}, ${page.after.id}::uuid)`
     : db``
   const offset = page.after ? 0 : page.offset
+  const parts = partitions(db, filter)
   return db<(Task & { sort_value: string })[]>`
     with page as (
       select t.id, t.sort_key
-      from ${partitions(db, filter)}
+      from ${parts.from}
       cross join lateral (
         select t.id, ${key} as sort_key
         from tasks t
-        where ${inPartition(db, filter)}
-          ${taskConditions(db, filter, true)}
+        where ${parts.where}
+          ${taskConditions(db, filter, parts.split)}
           ${keyset}
         order by ${key} ${direction}, t.id ${direction}
         limit ${offset + page.limit + 1}
@@ -168,14 +180,15 @@ export function listTasks(
 
 /** The number of matching tasks: a count per partition (each an index lookup), summed. */
 export function countTasksQuery(db: Executor, filter: TaskFilter) {
+  const parts = partitions(db, filter)
   return db<{ total: number }[]>`
     select coalesce(sum(c.n), 0)::int as total
-    from ${partitions(db, filter)}
+    from ${parts.from}
     cross join lateral (
       select count(*) as n
       from tasks t
-      where ${inPartition(db, filter)}
-        ${taskConditions(db, filter, true)}
+      where ${parts.where}
+        ${taskConditions(db, filter, parts.split)}
     ) c
   `
 }
