@@ -9,3 +9,9 @@ create index tasks_project_status_priority_created_idx
   on tasks (project_id, status, priority, created_at desc, id desc) include (search);
 
 drop index tasks_project_id_status_created_at_idx;
+
+-- A count per partition (the list's `total`) reads only these narrow entries; the project's
+-- task counts by status (0002's index) still read its prefix.
+create index tasks_project_id_status_priority_idx on tasks (project_id, status, priority);
+
+drop index tasks_project_id_status_idx;

@@ -131,6 +131,19 @@ const visibleProjects = (db: Executor, f: TaskFilter) => db`
 `
 
 /**
+ * A search query is sent as an unnamed statement, so PostgreSQL plans it with the term in hand
+ * each time. A prepared statement switches to a generic plan after five runs, and a generic plan
+ * cannot know how common the term is: it took the term's GIN posting list per project even for
+ * a term in a fifth of all tasks (seconds where the term-aware plan reads the partitions' index
+ * entries in milliseconds; bench/listing.ts).
+ */
+function plannedPerCall<T>(query: T, filter: TaskFilter): T {
+  if (filter.search)
+    (query as unknown as { options: { prepare?: boolean } }).options.prepare = false
+  return query
+}
+
+/**
  * One page of the caller's tasks, one row more than `limit` to tell whether another page follows;
  * each row carries `sort_value`, its sort key as text, for the next cursor. Each partition
  * (project, or project x status x priority, see `partitions`) gives its own first rows in order
@@ -153,12 +166,25 @@ export function listTasks(
     : db``
   const offset = page.after ? 0 : page.offset
   const parts = partitions(db, filter)
-  return db<(Task & { sort_value: string })[]>`
+  // Ranked by relevance, every match of a partition is read and ranked anyway: counting them on
+  // the way gives the total without a second pass (`total`; null otherwise).
+  const counted = order.key === 'rank' && !page.after
+  return plannedPerCall(
+    db<(Task & { sort_value: string; total: number | null })[]>`
     with page as (
-      select t.id, t.sort_key
+      select t.id, t.sort_key,
+        ${
+          counted ? db`sum(t.part_count) filter (where t.part_row = 1) over ()` : db`null::bigint`
+        } as total
       from ${parts.from}
       cross join lateral (
         select t.id, ${key} as sort_key
+          ${
+            counted
+              ? db`, count(*) over () as part_count,
+                   row_number() over (order by ${key} ${direction}, t.id ${direction}) as part_row`
+              : db``
+          }
         from tasks t
         where ${parts.where}
           ${taskConditions(db, filter, parts.split)}
@@ -170,18 +196,20 @@ export function listTasks(
       limit ${page.limit + 1}
       offset ${offset}
     )
-    select ${taskColumns(db)}, page.sort_key::text as sort_value
+    select ${taskColumns(db)}, page.sort_key::text as sort_value, page.total::int as total
     from page
     join tasks t on t.id = page.id
     ${taskJoins(db)}
     order by page.sort_key ${direction}, page.id ${direction}
-  `
+  `,
+    filter,
+  )
 }
 
-/** The number of matching tasks: a count per partition (each an index lookup), summed. */
 export function countTasksQuery(db: Executor, filter: TaskFilter) {
   const parts = partitions(db, filter)
-  return db<{ total: number }[]>`
+  return plannedPerCall(
+    db<{ total: number }[]>`
     select coalesce(sum(c.n), 0)::int as total
     from ${parts.from}
     cross join lateral (
@@ -190,7 +218,9 @@ export function countTasksQuery(db: Executor, filter: TaskFilter) {
       where ${parts.where}
         ${taskConditions(db, filter, parts.split)}
     ) c
-  `
+  `,
+    filter,
+  )
 }
 
 export async function countTasks(db: Executor, filter: TaskFilter) {
