@@ -10,7 +10,8 @@
  * scenario: the caller's tasks with status in two values and one priority, 20 rows, newest first;
  * the same with a ranked search for terms from rare to very common (a fifth of all tasks); and a
  * search with no other filter. Each scenario cycles over several filter values and terms.
- * It prints p50/p99 per scenario, and the ratio to GET /health measured in the same run, then
+ * It prints p50/p99 per scenario, the ratio to GET /health measured in the same run, and the
+ * same filters' SQL alone (the query functions called directly, as the service calls them), then
  * `explain (analyze, buffers)` of the page and count queries, built by the functions the server
  * runs, for the slowest cases.
  */
@@ -18,6 +19,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { migrate } from '../src/db'
 import {
+  countTasks,
   countTasksQuery,
   listTasks,
   type TaskFilter,
@@ -148,7 +150,26 @@ try {
       path: (i) => `/api/v1/tasks?${searchOf([terms.veryCommon])(i)}`,
     },
   ]
-  const results: { name: string; p50: number; p99: number; max: number; errors: number }[] = []
+  // The same filters straight through the query functions, as the service calls them (the page,
+  // then the count when the page does not tell the total): the database's share of a request.
+  const direct = postgres(url.toString(), { max: 1, onnotice: () => {} })
+  async function sqlOnly(path: string) {
+    const q = new URL(path, base).searchParams
+    const search = q.get('search') ?? undefined
+    const filter: TaskFilter = {
+      userId: user.id,
+      statuses: q.get('status')?.split(','),
+      priorities: q.get('priority')?.split(','),
+      search,
+    }
+    const order: TaskOrder = search
+      ? { key: 'rank', descending: true }
+      : { key: 'created_at', descending: true }
+    const rows = await listTasks(direct, filter, order, { limit: 20, offset: 0 })
+    if (rows.length > 20 && rows[0]?.total == null) await countTasks(direct, filter)
+  }
+  type Row = { name: string; p50: number; p99: number; max: number; errors: number }
+  const results: (Row & { sql?: { p50: number; p99: number } })[] = []
   for (const s of scenarios) {
     for (let i = 0; i < 5; i++) await (await fetch(base + s.path(i), auth)).arrayBuffer()
     const latencies: number[] = []
@@ -161,14 +182,28 @@ try {
       if (!res.ok) errors++
     }
     latencies.sort((a, b) => a - b)
+    let sqlTimes: { p50: number; p99: number } | undefined
+    if (s.path(0).startsWith('/api/')) {
+      for (let i = 0; i < 5; i++) await sqlOnly(s.path(i))
+      const times: number[] = []
+      for (let i = 0; i < REQUESTS; i++) {
+        const started = performance.now()
+        await sqlOnly(s.path(i))
+        times.push(performance.now() - started)
+      }
+      times.sort((a, b) => a - b)
+      sqlTimes = { p50: quantile(times, 0.5), p99: quantile(times, 0.99) }
+    }
     results.push({
       name: s.name,
       p50: quantile(latencies, 0.5),
       p99: quantile(latencies, 0.99),
       max: latencies[latencies.length - 1] ?? 0,
       errors,
+      sql: sqlTimes,
     })
   }
+  await direct.end()
   const version = (await sqlNow<{ v: string }[]>`select current_setting('server_version') as v`)[0]
     ?.v
   console.log(
@@ -178,11 +213,16 @@ try {
     `terms: veryCommon ${terms.veryCommon}; common ${terms.common.join(',')}; mid ${terms.mid.join(',')}; rare ${terms.rare.join(',')}`,
   )
   const health = results[0]?.p50 ?? 1
-  console.log('scenario                               p50 ms   p99 ms   max ms  p50/health  errors')
+  console.log(
+    'scenario                               p50 ms   p99 ms   max ms  p50/health  errors   SQL p50   SQL p99',
+  )
   for (const r of results)
     console.log(
-      `${r.name.padEnd(36)} ${r.p50.toFixed(1).padStart(7)}  ${r.p99.toFixed(1).padStart(7)}  ${r.max.toFixed(1).padStart(7)}  ${(r.p50 / health).toFixed(1).padStart(10)}  ${String(r.errors).padStart(6)}`,
+      `${r.name.padEnd(36)} ${r.p50.toFixed(1).padStart(7)}  ${r.p99.toFixed(1).padStart(7)}  ${r.max.toFixed(1).padStart(7)}  ${(r.p50 / health).toFixed(1).padStart(10)}  ${String(r.errors).padStart(6)}  ${(r.sql ? r.sql.p50.toFixed(1) : '-').padStart(8)}  ${(r.sql ? r.sql.p99.toFixed(1) : '-').padStart(8)}`,
     )
+  console.log(
+    '(SQL: the page query, and the count when the page does not tell the total, called directly)',
+  )
 
   if (arg('explain', 1) === 1) {
     const page = { limit: 20, offset: 0 }
