@@ -83,7 +83,17 @@ function taskConditions(db: Executor, f: TaskFilter, split = false): Fragment {
     ${f.tags ? db`and t.tags @> ${f.tags}::text[]` : db``}
     ${f.dueFrom ? db`and t.due_date >= ${f.dueFrom}::timestamptz` : db``}
     ${f.dueBefore ? db`and t.due_date < ${f.dueBefore}::timestamptz` : db``}
-    ${f.search ? db`and t.search @@ websearch_to_tsquery('english', ${f.search})` : db``}
+    ${
+      !f.search
+        ? db``
+        : split
+          ? // Not an index condition on purpose: within a partition the term is checked on the
+            // entries of its btree (which carries `search`), never through the GIN index, whose
+            // posting list of a common term costs tens of ms to read per partition. So the plan
+            // does not depend on the term, and the statement stays prepared (plannedPerCall).
+            db`and (t.search @@ websearch_to_tsquery('english', ${f.search})) is true`
+          : db`and t.search @@ websearch_to_tsquery('english', ${f.search})`
+    }
   `
 }
 
@@ -131,14 +141,16 @@ const visibleProjects = (db: Executor, f: TaskFilter) => db`
 `
 
 /**
- * A search query is sent as an unnamed statement, so PostgreSQL plans it with the term in hand
- * each time. A prepared statement switches to a generic plan after five runs, and a generic plan
- * cannot know how common the term is: it took the term's GIN posting list per project even for
- * a term in a fifth of all tasks (seconds where the term-aware plan reads the partitions' index
- * entries in milliseconds; bench/listing.ts).
+ * A search over whole projects (no status or priority filter) is sent as an unnamed statement,
+ * so PostgreSQL plans it with the term in hand each time: a rare term is best found through the
+ * GIN index, a common one by reading the project's index entries. A prepared statement switches
+ * to a generic plan after five runs, which cannot know how common the term is: it took the GIN
+ * posting list per project even for a term in a fifth of all tasks (seconds instead of tens of
+ * ms; bench/listing.ts). Split into partitions, a search has one plan for every term (see
+ * taskConditions) and stays prepared: planning this query costs several ms.
  */
-function plannedPerCall<T>(query: T, filter: TaskFilter): T {
-  if (filter.search)
+function plannedPerCall<T>(query: T, filter: TaskFilter, split: boolean): T {
+  if (filter.search && !split)
     (query as unknown as { options: { prepare?: boolean } }).options.prepare = false
   return query
 }
@@ -203,6 +215,7 @@ export function listTasks(
     order by page.sort_key ${direction}, page.id ${direction}
   `,
     filter,
+    parts.split,
   )
 }
 
@@ -220,6 +233,7 @@ export function countTasksQuery(db: Executor, filter: TaskFilter) {
     ) c
   `,
     filter,
+    parts.split,
   )
 }
 
