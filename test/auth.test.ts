@@ -182,6 +182,38 @@ describe('POST /auth/login', () => {
     expect((await me(res.body.access_token)).status).toBe(200)
   })
 
+  it('replaces a stored hash weaker than argon2id m=19456,t=2 at sign-in and keeps a stronger one', async () => {
+    const sql = server.db.sql
+    const storedHash = async (id: string) => {
+      const [row] = await sql<{ password_hash: string }[]>`
+        select password_hash from users where id = ${id}
+      `
+      return row?.password_hash ?? ''
+    }
+    const weak = await registerUser(server)
+    const strong = await registerUser(server)
+    const hashes = {
+      weak: await Bun.password.hash(weak.input.password, {
+        algorithm: 'argon2id',
+        memoryCost: 8192,
+        timeCost: 1,
+      }),
+      strong: await Bun.password.hash(strong.input.password, {
+        algorithm: 'argon2id',
+        memoryCost: 65_536,
+        timeCost: 2,
+      }),
+    }
+    await sql`update users set password_hash = ${hashes.weak} where id = ${weak.id}`
+    await sql`update users set password_hash = ${hashes.strong} where id = ${strong.id}`
+    expect((await login(weak.input.email, weak.input.password)).status).toBe(200)
+    expect((await login(strong.input.email, strong.input.password)).status).toBe(200)
+    const rehashed = await storedHash(weak.id)
+    expect(rehashed).toStartWith('$argon2id$v=19$m=19456,t=2,p=1$')
+    expect(await Bun.password.verify(weak.input.password, rehashed)).toBe(true)
+    expect(await storedHash(strong.id)).toBe(hashes.strong)
+  })
+
   it('answers the same 401 body for a wrong password and an unknown email', async () => {
     const user = await registerUser(server)
     const wrong = await login(user.input.email, 'not the password')

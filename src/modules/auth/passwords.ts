@@ -1,8 +1,16 @@
 import { busy } from '../../problems'
 
-// Pinned so that a Bun upgrade cannot change them silently (OWASP: argon2id, m >= 19 MiB).
-const PARAMS = { algorithm: 'argon2id', memoryCost: 65_536, timeCost: 2 } as const
-const PHC_PARAMS = `m=${PARAMS.memoryCost},t=${PARAMS.timeCost},p=1`
+// Pinned so that a Bun upgrade cannot change them silently: OWASP's argon2id configuration
+// (m = 19 MiB, t = 2, p = 1). Each running hash holds its memory, so with 64 MiB (the earlier
+// setting) two sign-ins at once took the server's RSS past 200 MB.
+const PARAMS = { algorithm: 'argon2id', memoryCost: 19_456, timeCost: 2 } as const
+const PHC_COSTS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=\d+\$/
+
+/** A hash weaker than PARAMS (or not argon2id) is replaced at the next sign-in; a stronger one is kept. */
+function weakerThanParams(hash: string) {
+  const costs = PHC_COSTS.exec(hash)
+  return !costs || Number(costs[1]) < PARAMS.memoryCost || Number(costs[2]) < PARAMS.timeCost
+}
 
 export type PasswordHasher = {
   hash(password: string): Promise<string>
@@ -12,7 +20,7 @@ export type PasswordHasher = {
 }
 
 export type HashingLimits = {
-  /** Hashes running at once (each takes 64 MiB). */
+  /** Hashes running at once (each takes 19 MiB). */
   concurrency: number
   /** Hashes that may wait for a slot; one more is refused at once. */
   queueMax: number
@@ -35,7 +43,7 @@ export async function createPasswordHasher(limits: HashingLimits): Promise<Passw
       const ok = await limit(() => Bun.password.verify(password, against).catch(() => false))
       return ok && hash !== undefined
     },
-    needsRehash: (hash) => !hash.startsWith('$argon2id$') || !hash.includes(`$${PHC_PARAMS}$`),
+    needsRehash: weakerThanParams,
   }
 }
 
