@@ -4,27 +4,31 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun run bench -- \
  *     [--users=100] [--projects=200] [--tasks=1000000] [--comments=N] \
- *     [--seconds=10] [--warmup=2] [--connections=16] [--clients=16] [--latency-seconds=15] \
- *     [--binary=dist/taskapi] [--keep] [--reuse] [--no-write]
+ *     [--seconds=10] [--warmup=2] [--connections=16] [--login-connections=4] \
+ *     [--clients=16] [--latency-seconds=15] [--binary=dist/taskapi] [--keep] [--reuse] [--no-write]
  *
- * 1. Seeds its own database on that server (bench/seed.ts), `taskapi_bench_<users>_<projects>_
- *    <tasks>`, dropped at the end unless --keep. With --reuse an existing, already seeded
- *    database of that size is used as it is (no seeding; the seed's users, password and terms are
- *    in the database's comment, written once seeding finished); --reuse implies --keep. Earlier runs' writes stay in a kept database (each run adds
- *    some thousands of tasks).
+ * 1. Seeds its own database on that server with bench/seed.ts: `taskapi_bench_<users>_<projects>
+ *    _<tasks>[_<comments>]`, dropped at the end unless --keep. With --reuse a kept database of
+ *    that size is used as it is, without seeding (the seed's users, password and terms are in
+ *    the database's comment, written once seeding finished; a database without it is seeded
+ *    again); --reuse implies --keep. A kept database also keeps the tasks earlier runs wrote.
  * 2. Starts the server as its own process: the compiled binary of --binary, else
- *    `bun src/index.ts`; LOG_LEVEL=warn, rate limits off (the load comes from one address), and
- *    the two bare baselines (bench/bare-select.ts, bench/bare-insert.ts).
- * 3. Logs in --clients seeded developers; every request is made as one of them, picked at
- *    random, on a task or project that user can see.
- * 4. Drives each scenario with autocannon over loopback: a warm-up of --warmup seconds, then
- *    --seconds measured, --connections connections. Latencies are recorded per response (all
- *    statuses); errors are non-2xx answers plus socket errors and timeouts. The server's VmRSS is
- *    sampled every 100 ms during each scenario.
- * 5. Listing latency for ONE client (1 connection), with the two filters, without a search and
- *    with a search over the seed's terms (rare, mid, common, very common in turn).
- * 6. After the load: polls the server's VmRSS every second for up to 60 s until it is under 80 MB.
- * 7. Writes the tables to bench/results/<date>-<short sha>.md and prints them.
+ *    `bun src/index.ts` (LOG_LEVEL=warn, rate limits off: the load comes from one address),
+ *    and the two bare baselines, bench/bare-select.ts and bench/bare-insert.ts.
+ * 3. Logs in --clients seeded developers; each request is made as one of them, picked at
+ *    random, on a task or project that user can see (task ids from a sample of the table).
+ * 4. Listing latency for ONE client (1 connection, --latency-seconds each): the two filters
+ *    without a search, then with a search over the seed's terms (rare, mid, common, very common
+ *    in turn), also broken down by term frequency.
+ * 5. Throughput: each scenario with autocannon over loopback, --warmup seconds, then --seconds
+ *    measured, with --connections connections (login: --login-connections). Latencies are
+ *    recorded per response, whatever its status; errors are non-2xx answers plus socket errors
+ *    and timeouts; the VmRSS of the process under load is sampled every 100 ms. Each baseline
+ *    runs twice, before and after the scenarios it is the ceiling for.
+ * 6. After the load: polls the server's VmRSS every second for up to 60 s until it is under
+ *    80 MB.
+ * 7. Writes the tables and the issue's targets to bench/results/<date>-<short sha>.md and prints
+ *    them.
  */
 import { execSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -49,6 +53,7 @@ const SECONDS = arg('seconds', 10)
 const WARMUP = arg('warmup', 2)
 const CONNECTIONS = arg('connections', 16)
 const CLIENTS = Math.min(arg('clients', 16), USERS - 1)
+const LOGIN_CONNECTIONS = arg('login-connections', 4)
 const LATENCY_SECONDS = arg('latency-seconds', 15)
 const BINARY = text('binary')
 const REUSE = flag('reuse')
@@ -273,6 +278,8 @@ try {
     /** The baseline this row measures. */
     kind?: Bare
     write?: boolean
+    /** Fewer than CONNECTIONS for login: its Argon2 hashes queue behind two slots. */
+    connections?: number
   }
   const app = (name: string, next: () => Req, baseline: Bare, write = false): Scenario => ({
     name,
@@ -309,22 +316,19 @@ try {
     app('PUT /tasks/:id/status', requests.status, 'bare insert', true),
     app('mixed 80% read / 20% write', requests.mixed, 'bare select', true),
     bareInsertRun('bare insert, again'),
-    app('POST /auth/login', requests.login, 'bare select'),
+    { ...app('POST /auth/login', requests.login, 'bare select'), connections: LOGIN_CONNECTIONS },
     bareSelectRun('bare select, again'),
   ].filter((s) => WRITES || !s.write) as Scenario[]
 
   const rows: (Run & { scenario: Scenario })[] = []
   for (const scenario of scenarios) {
+    const connections = scenario.connections ?? CONNECTIONS
     await check(scenario.base, scenario.next())
-    say(`${scenario.name}: ${WARMUP} s warm-up, ${SECONDS} s measured, ${CONNECTIONS} connections`)
-    await drive(scenario.base, scenario.next, {
-      seconds: WARMUP,
-      connections: CONNECTIONS,
-      pid: scenario.pid,
-    })
+    say(`${scenario.name}: ${WARMUP} s warm-up, ${SECONDS} s measured, ${connections} connections`)
+    await drive(scenario.base, scenario.next, { seconds: WARMUP, connections, pid: scenario.pid })
     const run = await drive(scenario.base, scenario.next, {
       seconds: SECONDS,
-      connections: CONNECTIONS,
+      connections,
       pid: scenario.pid,
     })
     if (scenario.pid === server.pid)
@@ -594,7 +598,9 @@ function renderReport(r: {
   sha: string
   pgVersion: string
   taskCount: number
-  rows: (Run & { scenario: { name: string; baseline?: string | undefined; kind?: string } })[]
+  rows: (Run & {
+    scenario: { name: string; baseline?: string | undefined; kind?: string; connections?: number }
+  })[]
   latencyRows: { name: string; run: Run; part?: boolean }[]
   rssIdle: number
   peakSinceStart: number
@@ -635,7 +641,7 @@ function renderReport(r: {
   for (const row of r.rows) {
     const b = baselineOf(row.scenario.baseline)
     lines.push(
-      `| ${row.scenario.name} | ${f(row.rps, 0)} | ${f(row.p50, 2)} | ${f(row.p99, 2)} | ${row.errors}${describeErrors(row)} | ${f(row.rssPeak, 0)} | ${row.scenario.baseline ?? '—'} | ${b ? f(row.rps / b.rps, 2) : '—'} | ${b ? f(row.p99 / b.p99, 2) : '—'} |`,
+      `| ${row.scenario.name}${row.scenario.connections ? ` (${row.scenario.connections} connections)` : ''} | ${f(row.rps, 0)} | ${f(row.p50, 2)} | ${f(row.p99, 2)} | ${row.errors}${describeErrors(row)} | ${f(row.rssPeak, 0)} | ${row.scenario.baseline ?? '—'} | ${b ? f(row.rps / b.rps, 2) : '—'} | ${b ? f(row.p99 / b.p99, 2) : '—'} |`,
     )
   }
   lines.push('', `One client (1 connection, ${LATENCY_SECONDS} s each):`, '')
