@@ -81,6 +81,8 @@ if (REUSE && !db.created && !db.comment) {
 const sql = postgres(db.url, { max: 4, onnotice: () => {} })
 const children: { name: string; process: ReturnType<typeof Bun.spawn> }[] = []
 let cleaned = false
+/** What the first request of a broken scenario answered (see check()). */
+const brokenScenarios: string[] = []
 async function cleanUp() {
   if (cleaned) return
   cleaned = true
@@ -507,7 +509,10 @@ async function visibleTasks(seed: SeedResult, clients: Client[]) {
   return picks
 }
 
-/** One request with fetch; stops the run when it does not answer 2xx (a broken scenario). */
+/**
+ * One request with fetch before a scenario: a scenario whose first answer is not 2xx is broken
+ * (the run goes on, its errors show in the table); what it answered is printed and kept.
+ */
 async function check(base: string, req: Req) {
   const res = await fetch(base + req.path, {
     method: req.method,
@@ -515,7 +520,10 @@ async function check(base: string, req: Req) {
     ...(req.body === undefined ? {} : { body: req.body }),
   })
   const body = await res.text()
-  if (!res.ok) throw new Error(`${req.method} ${req.path} answered ${res.status}: ${body}`)
+  if (res.ok) return
+  const line = `${req.method} ${req.path} answered ${res.status}: ${body.slice(0, 300)}`
+  console.error(`CHECK FAILED: ${line}`)
+  brokenScenarios.push(line)
 }
 
 /** autocannon on `base` for `seconds`; every request from `next()`. */
@@ -530,7 +538,11 @@ async function drive(
   const tagged = new Map<string, { latencies: number[]; statuses: Map<number, number> }>()
   let rssPeak = memoryMiB(pid).rss
   const sampler = setInterval(() => {
-    rssPeak = Math.max(rssPeak, memoryMiB(pid).rss)
+    try {
+      rssPeak = Math.max(rssPeak, memoryMiB(pid).rss)
+    } catch {
+      // the process has gone: its requests fail and show as errors
+    }
   }, 100)
   const result = await new Promise<autocannon.Result>((done, fail) => {
     const instance = autocannon(
@@ -702,6 +714,13 @@ function renderReport(r: {
     `${f(r.peakSinceStart, 0)} MB (VmHWM)`,
     r.peakSinceStart < 200,
   ])
+  if (brokenScenarios.length)
+    lines.push(
+      'A first request answered an error:',
+      '',
+      ...brokenScenarios.map((b) => `- \`${b}\``),
+      '',
+    )
   lines.push('| target (issue 9) | measured | |', '|---|---|---|')
   for (const [what, measured, ok] of targets)
     lines.push(`| ${what} | ${measured} | ${verdict(ok)} |`)
