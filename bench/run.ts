@@ -180,11 +180,14 @@ try {
       const c = anyClient()
       return { method: 'GET', path: `/api/v1/tasks?${TWO_FILTERS}`, headers: json(c) }
     },
-    search: (term = nextTerm()): Req => {
+    /** `?search=` alone, or with the two filters: a term of each frequency in turn. */
+    search: (filtered = false): Req => {
       const c = anyClient()
+      const term = nextTerm()
+      const search = `search=${encodeURIComponent(term?.term ?? '')}`
       return {
         method: 'GET',
-        path: `/api/v1/tasks?${TWO_FILTERS}&search=${encodeURIComponent(term?.term ?? '')}`,
+        path: `/api/v1/tasks?${filtered ? `${TWO_FILTERS}&` : 'limit=20&'}${search}`,
         headers: json(c),
         tag: term?.kind,
       }
@@ -217,7 +220,8 @@ try {
       }
     },
     mixed: (): Req => {
-      // 80% reads (50 by id, 20 list, 10 search), 20% writes (10 create, 10 status).
+      // 80% reads (50 by id, 20 list with two filters, 10 search), 20% writes (10 create, 10
+      // status).
       const r = Math.random() * 100
       if (r < 50) return requests.getTask()
       if (r < 70) return requests.list()
@@ -247,7 +251,7 @@ try {
   const latencyRows: { name: string; run: Run; part?: boolean }[] = []
   for (const [name, next] of [
     ['two filters, no search', requests.list],
-    ['two filters + search (term mix)', () => requests.search()],
+    ['two filters + search (term mix)', () => requests.search(true)],
   ] as const) {
     await check(base, next())
     say(`one client: ${name}, ${LATENCY_SECONDS} s`)
@@ -312,7 +316,7 @@ try {
     bareSelectRun('bare select (Bun.serve + postgres.js)'),
     app('GET /tasks/:id', requests.getTask, 'bare select'),
     app('GET /tasks two filters', requests.list, 'bare select'),
-    app('GET /tasks two filters + search', () => requests.search(), 'bare select'),
+    app('GET /tasks?search= (term mix)', () => requests.search(), 'bare select'),
     bareInsertRun('bare insert (Bun.serve + postgres.js)'),
     app('POST /tasks', requests.create, 'bare insert', true),
     app('PUT /tasks/:id/status', requests.status, 'bare insert', true),
@@ -376,6 +380,13 @@ try {
     settledAfter,
     rssNow,
     seedNote: seed.note,
+    terms: KINDS.map(
+      (k) =>
+        `${k} ${terms
+          .filter((t) => t.kind === k)
+          .map((t) => t.term)
+          .join(', ')}`,
+    ).join('; '),
   })
   const dir = join(import.meta.dir, 'results')
   mkdirSync(dir, { recursive: true })
@@ -621,6 +632,7 @@ function renderReport(r: {
   settledAfter: number | undefined
   rssNow: number
   seedNote: string
+  terms: string
 }) {
   const cpus = os.cpus()
   const f = (n: number, digits = 1) => n.toFixed(digits)
@@ -642,7 +654,7 @@ function renderReport(r: {
       .join(' ')}`,
     `- dataset: ${USERS} users, ${PROJECTS} projects, ${r.taskCount} tasks when the load began (${r.seedNote})`,
     `- load: autocannon, ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s per scenario, ${CLIENTS} logged-in users picked at random per request; latencies over every response; errors = non-2xx + socket errors`,
-    `- two filters = \`${'status=todo,in_progress&priority=high&limit=20'}\`; search terms cycle rare, mid, common, very common (${r.rows.length ? 'a quarter each' : ''})`,
+    `- two filters = \`status=todo,in_progress&priority=high&limit=20\`; \`?search=\` alone is \`limit=20&search=<term>\`; the terms (from bench/seed.ts) cycle rare, mid, common, very common, a quarter each: ${r.terms}`,
     `- ratios: to the better of the two runs of the baseline named (higher req/s, lower p99)`,
     `- run took ${elapsed()}`,
     '',
