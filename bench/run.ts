@@ -24,7 +24,8 @@
  *    measured, with --connections connections (login: --login-connections). Latencies are
  *    recorded per response, whatever its status; errors are non-2xx answers plus socket errors
  *    and timeouts; the VmRSS of the process under load is sampled every 100 ms. Each baseline
- *    runs twice, before and after the scenarios it is the ceiling for.
+ *    runs twice, before and after the scenarios it is the ceiling for. After each load the bench
+ *    waits until no query runs on its database, so abandoned requests do not weigh on the next.
  * 6. After the load: polls the server's VmRSS every second for up to 60 s until it is under
  *    80 MB.
  * 7. Writes the tables and the issue's targets to bench/results/<date>-<short sha>.md and prints
@@ -536,6 +537,24 @@ async function check(base: string, req: Req) {
   brokenScenarios.push(line)
 }
 
+/**
+ * Waits (at most 30 s) until no query runs on the bench database but this one: when autocannon
+ * stops, the server may still be working on the requests it abandoned, which would otherwise
+ * weigh on the next scenario.
+ */
+async function quiet() {
+  const until = performance.now() + 30_000
+  while (performance.now() < until) {
+    const [row] = await sql<{ busy: number }[]>`
+      select count(*)::int as busy from pg_stat_activity
+      where datname = current_database() and state <> 'idle' and pid <> pg_backend_pid()
+    `
+    if (!row?.busy) return
+    await Bun.sleep(100)
+  }
+  say('  the database was still busy after 30 s')
+}
+
 /** autocannon on `base` for `seconds`; every request from `next()`. */
 async function drive(
   base: string,
@@ -589,6 +608,7 @@ async function drive(
     })
   })
   clearInterval(sampler)
+  await quiet()
   const summarise = (values: number[], codes: Map<number, number>, socketErrors: number) => {
     values.sort((a, b) => a - b)
     let non2xx = 0
