@@ -680,7 +680,7 @@ function renderReport(r: {
     '',
   )
   lines.push(
-    '| scenario | req/s | p50 ms | p99 ms | errors | server RSS peak MB | baseline | req/s ratio | p99 ratio |',
+    '| scenario | req/s | p50 ms | p99 ms | errors | RSS peak MB (process under load) | baseline | req/s ratio | p99 ratio |',
     '|---|---:|---:|---:|---:|---:|---|---:|---:|',
   )
   for (const row of r.rows) {
