@@ -120,6 +120,7 @@ try {
   })
   const base = `http://127.0.0.1:${port}`
   await healthy(base)
+  const rssStarted = memoryMiB(server.pid).rss
   const bareSelect = spawn('bare-select', ['bun', join(import.meta.dir, 'bare-select.ts')], {
     DATABASE_URL: db.url,
   })
@@ -375,6 +376,7 @@ try {
     taskCount,
     rows,
     latencyRows,
+    rssStarted,
     rssIdle,
     peakSinceStart,
     serverPeakDuringLoad,
@@ -646,6 +648,7 @@ function renderReport(r: {
     scenario: { name: string; baseline?: string | undefined; kind?: string; connections?: number }
   })[]
   latencyRows: { name: string; run: Run; part?: boolean }[]
+  rssStarted: number
   rssIdle: number
   peakSinceStart: number
   serverPeakDuringLoad: number
@@ -695,7 +698,7 @@ function renderReport(r: {
     lines.push(`| ${name} | ${run.count} | ${f(run.p50, 2)} | ${f(run.p99, 2)} | ${run.errors} |`)
   lines.push(
     '',
-    `Server memory: VmRSS ${f(r.rssIdle, 0)} MB idle before the load; peak VmRSS sampled during the load ${f(r.serverPeakDuringLoad, 0)} MB; VmHWM (peak since start) ${f(r.peakSinceStart, 0)} MB; after the load ${
+    `Server memory: VmRSS ${f(r.rssStarted, 0)} MB once healthy, ${f(r.rssIdle, 0)} MB after logging in ${CLIENTS} users (Argon2) before the load; peak VmRSS sampled during the load ${f(r.serverPeakDuringLoad, 0)} MB; VmHWM (peak since start) ${f(r.peakSinceStart, 0)} MB; after the load ${
       r.settledAfter === undefined
         ? `still ${f(r.rssNow, 0)} MB after ${RSS_WAIT_S} s`
         : `under ${RSS_SETTLED_MIB} MB after ${f(r.settledAfter, 0)} s (${f(r.rssNow, 0)} MB)`
