@@ -15,6 +15,7 @@ import { attachmentRoutes } from './modules/attachments/routes'
 import { authGuard, requestAuthenticator } from './modules/auth/guard'
 import { createPasswordHasher } from './modules/auth/passwords'
 import { authRoutes } from './modules/auth/routes'
+import { cacheVerifiedTokens } from './modules/auth/session-cache'
 import { createAccessTokens } from './modules/auth/tokens'
 import { requireTokenRoute } from './modules/authz/token-scopes'
 import { commentRoutes } from './modules/comments/routes'
@@ -54,7 +55,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     config,
     sql: trackQueries(db.sql),
     log,
-    tokens: createAccessTokens(jwtSecret, config.accessTokenTtl),
+    tokens: cacheVerifiedTokens(createAccessTokens(jwtSecret, config.accessTokenTtl)),
     passwords: await createPasswordHasher({
       concurrency: config.passwordHashConcurrency,
       queueMax: config.passwordHashQueueMax,
@@ -82,11 +83,12 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   metrics.sources.inFlight = () => app.server?.pendingRequests ?? 0
   metrics.sources.webSockets = () => realtime.hub.openSockets
   metrics.sources.webSocketMessages = () => realtime.hub.messagesReceived
+  metrics.sources.webSocketPublished = () => realtime.hub.messagesPublished
   const app = new Elysia({ websocket: websocketLimits(config) })
     .use(responseHeaders())
     .use(metrics.plugin)
     .use(requestDeadline(config.requestTimeoutMs, log))
-    .use(httpBasics(config, log, beforeBody))
+    .use(httpBasics(config, log, beforeBody, metrics.observe))
     .use(cors(config.corsOrigins))
     .use(rateLimits(config, beforeBody))
     .use(cacheHeaders(config))

@@ -51,6 +51,7 @@ const EnvSchema = t.Object({
   WEBHOOK_ALLOW_PRIVATE: t.Boolean({ default: false }),
   WEBHOOK_POLL_MS: t.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
   WEBHOOK_RETRY_BASE_MS: t.Integer({ minimum: 1, maximum: 3_600_000, default: 10_000 }),
+  WEBHOOK_TIMEOUT_MS: t.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
   UPLOAD_DIR: t.Optional(t.String({ minLength: 1 })),
   REUSE_PORT: t.Boolean({ default: false }),
   EMBEDDED_FSYNC: t.Boolean({ default: true }),
@@ -112,8 +113,11 @@ export type Config = {
   shutdownTimeoutMs: number
   uploadDir: string
   maxUploadBytes: number
-  /** Webhook destinations, delivery polling and the first retry delay (later ones grow from it). */
-  webhooks: { allowPrivate: boolean; pollMs: number; retryBaseMs: number }
+  /**
+   * Webhook destinations, delivery polling, the first retry delay (later ones grow from it) and
+   * how long a receiver has to answer.
+   */
+  webhooks: { allowPrivate: boolean; pollMs: number; retryBaseMs: number; timeoutMs: number }
   /** Events kept for replay, and the limits of each WebSocket. */
   realtime: {
     retentionHours: number
@@ -238,6 +242,7 @@ function toConfig(env: Env): Config {
       allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       pollMs: env.WEBHOOK_POLL_MS,
       retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
     },
     uploadDir: env.UPLOAD_DIR ?? join(env.DATA_DIR, 'uploads'),
     maxUploadBytes: env.MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,

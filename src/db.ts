@@ -7,9 +7,12 @@ import events from '../sql/0005_events.sql' with { type: 'text' }
 import apiTokens from '../sql/0011_api_tokens.sql' with { type: 'text' }
 import idempotency from '../sql/0012_idempotency.sql' with { type: 'text' }
 import webhooks from '../sql/0013_webhooks.sql' with { type: 'text' }
+import taskListing from '../sql/0014_task_listing.sql' with { type: 'text' }
+import idempotencyBodyDigest from '../sql/0015_idempotency_body_digest.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
+import { instrumentQueries } from './metrics/queries'
 
 export type Sql = postgres.Sql
 /** A pool or a transaction: the first parameter of every query function. */
@@ -116,6 +119,8 @@ function wrap(
   stopServer: () => Promise<void>,
   listen: Listen,
 ): Database {
+  // Query latency and queries in flight for the metrics (postgres.js has no pool gauges).
+  instrumentQueries(sql)
   return {
     sql,
     mode,
@@ -151,6 +156,8 @@ export const migrations = [
   { version: 11, name: '0011_api_tokens', text: apiTokens },
   { version: 12, name: '0012_idempotency', text: idempotency },
   { version: 13, name: '0013_webhooks', text: webhooks },
+  { version: 14, name: '0014_task_listing', text: taskListing },
+  { version: 15, name: '0015_idempotency_body_digest', text: idempotencyBodyDigest },
 ]
 
 // Any fixed 64-bit key shared by every instance; it serialises concurrent migrators.

@@ -5,6 +5,7 @@ import { corsHeaders, preflightHeaders } from './cors'
 import { databaseUnavailable } from './db-faults'
 import { jsonTextTooDeep, valueTooDeep } from './json-depth'
 import { describeError, type Logger } from './logger'
+import type { ObserveRequest } from './metrics'
 import { recordRequest } from './modules/admin/request-stats'
 import {
   fieldErrors,
@@ -101,13 +102,21 @@ export type BeforeBody = (request: Request, route: string) => Promise<unknown> |
  * Request id, body checks, the single error chokepoint and one log line per request.
  * Every error leaves as problem+json; a 500 says nothing about its cause.
  */
-export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody) {
+export function httpBasics(
+  config: Config,
+  log: Logger,
+  beforeBody?: BeforeBody,
+  observe?: ObserveRequest,
+) {
+  const logged = (request: Request, status: number, route: string) =>
+    logRequest(log, request, status, route, observe)
   return (
     new Elysia({ name: 'http-basics' })
       .onRequest(({ request, set, server }) => {
         const incoming = request.headers.get('x-request-id')
         const id = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : Bun.randomUUIDv7()
-        // The caller, for the log line (failed logins can be traced to an address).
+        // The caller, for the log line (failed logins can be traced to an address) and the rate
+        // limiter (callerOf): read once, while the connection is surely there.
         const { ip, userAgent } = clientOf(request, server, config.trustProxy)
         states.set(request, { id, start: performance.now(), ip, userAgent })
         set.headers['x-request-id'] = id
@@ -115,13 +124,13 @@ export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody)
         if (preflight) {
           set.status = 204
           // Elysia runs no onAfterResponse for an answer from onRequest: log it here.
-          logRequest(log, request, 204)
+          logged(request, 204, UNROUTED)
           return new Response(null, { status: 204, headers: { ...preflight, 'x-request-id': id } })
         }
         const problem = bodyProblem(request, config)
         if (problem) {
           set.status = problem.status
-          logRequest(log, request, problem.status)
+          logged(request, problem.status, UNROUTED)
           return problemResponse(problem.status, problem.title, id, {
             detail: problem.detail,
             // The CORS plugin has not run yet: without its headers a browser could not read this.
@@ -184,18 +193,31 @@ export function httpBasics(config: Config, log: Logger, beforeBody?: BeforeBody)
         log.error('unhandled error', { request_id: id, code, ...describeError(error) })
         return answer(500, 'Internal server error', { detail: 'An unexpected error occurred' })
       })
-      .onAfterResponse({ as: 'global' }, ({ request, set }) => {
-        logRequest(log, request, typeof set.status === 'number' ? set.status : 200)
+      .onAfterResponse({ as: 'global' }, ({ request, set, route }) => {
+        logged(request, typeof set.status === 'number' ? set.status : 200, route)
       })
   )
 }
 
-/** One log line per request, and its count and latency in the admin metrics. */
-function logRequest(log: Logger, request: Request, status: number) {
+/** The route label of answers given before routing (413, 415, CORS preflights). */
+const UNROUTED = 'unrouted'
+
+/**
+ * One log line per request, its count and latency in the admin metrics and in the Prometheus
+ * ones (`observe`), early answers included.
+ */
+function logRequest(
+  log: Logger,
+  request: Request,
+  status: number,
+  route: string,
+  observe: ObserveRequest | undefined,
+) {
   const state = states.get(request)
   if (!state) return
   const ms = performance.now() - state.start
   recordRequest(status, ms)
+  observe?.(request.method, route, status, ms / 1000)
   log.info('request', {
     method: request.method,
     path: pathOf(request.url),
@@ -215,6 +237,12 @@ function pathOf(url: string): string {
 }
 
 type Peer = { requestIP(request: Request): { address: string } | null } | null
+
+/** The caller's address as httpBasics read it for this request (clientOf when it did not). */
+export function callerAddress(request: Request, server: Peer, trustProxy: boolean) {
+  const state = states.get(request)
+  return state ? state.ip : clientOf(request, server, trustProxy).ip
+}
 
 /**
  * The caller's user agent and address. Behind a trusted proxy the address is the last

@@ -171,7 +171,15 @@ function listenProblem(config: Config, error: unknown): ConfigError | undefined 
     return new ConfigError([
       `PORT: not allowed to listen on ${where} (EACCES); use a PORT above 1023`,
     ])
-  if (code === 'EINVAL' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+  // A host name that does not resolve comes back as ENOTFOUND, EAI_*, or (Bun with some
+  // resolvers) EINPROGRESS from the listen call itself.
+  if (
+    code === 'EINVAL' ||
+    code === 'EADDRNOTAVAIL' ||
+    code === 'ENOTFOUND' ||
+    code === 'EINPROGRESS' ||
+    code?.startsWith('EAI_')
+  )
     return new ConfigError([
       `HOST: cannot listen on ${JSON.stringify(config.host)} (${code}); use an IP address of this machine, 0.0.0.0 or ::`,
     ])

@@ -466,6 +466,19 @@ function addCrossCuttingResponses(path: string, method: string, op: Json) {
       'Retry-After': RATE_LIMIT_HEADERS['Retry-After'],
     })
   const secured = Array.isArray(op.security) && op.security.length > 0
+  // An API token may be refused on any route it can be sent to (TOKEN_ROUTES, project_ids).
+  const byToken = secured && (op.security as unknown[]).some((r) => isObject(r) && 'apiToken' in r)
+  if (byToken) {
+    const refusal =
+      'an API token without the scope, outside its `project_ids`, or on a route closed to tokens'
+    const forbidden = responses['403']
+    if (!isObject(forbidden)) responses['403'] = problem(`Forbidden: ${refusal}`)
+    else if (
+      typeof forbidden.description === 'string' &&
+      !forbidden.description.includes('API token')
+    )
+      forbidden.description = `${forbidden.description}; or ${refusal}`
+  }
   if (
     method === 'get' &&
     secured &&

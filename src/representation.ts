@@ -36,13 +36,17 @@ export function noneMatch(header: string | null, etag: string): boolean {
 
 /**
  * The last step of every JSON answer, after the route's response schema has checked and cleaned
- * it: serialised once, then
+ * it:
  * - an authenticated GET that answers 200 gets an ETag (the route's own, as tasks have, or a hash
  *   of the body) and a matching If-None-Match gets 304 with no body. The route ran in full first,
  *   access checks included, so a caller who may no longer see the data gets their 403 or 404,
  *   never a 304;
  * - a body of COMPRESSION_MIN_BYTES or more is sent brotli- or gzip-compressed when the client
- *   accepts it (0 turns this off).
+ *   accepts it (0 turns this off); `Vary: Accept-Encoding` on such bodies, and on every JSON
+ *   answer to a client that sent no Accept-Encoding (its body is then not even measured).
+ * The body is handed back to Elysia as text (or compressed bytes) with its headers in `set`, so
+ * Elysia builds the one Response; when nothing here needs the text (a route's own ETag, no
+ * Accept-Encoding) Elysia serialises the value itself.
  */
 export function representations(config: Config) {
   const minBytes = config.compressionMinBytes
@@ -51,35 +55,54 @@ export function representations(config: Config) {
     ({ request, responseValue, set }) => {
       if (!isPlainJson(responseValue)) return undefined
       const status = set.status ?? 200
-      const text = JSON.stringify(responseValue)
-      const headers: Record<string, string> = {
-        'content-type': String(set.headers['content-type'] ?? 'application/json'),
-      }
+      let text: string | undefined
       if (
         request.method === 'GET' &&
         status === 200 &&
         request.headers.has('authorization') &&
         !pathOf(request.url).startsWith('/api/v1/auth/')
       ) {
-        const etag =
-          (set.headers.etag as string | undefined) ?? `W/"${Bun.hash(text).toString(36)}"`
-        set.headers.etag = etag
+        let etag = set.headers.etag as string | undefined
+        if (etag === undefined) {
+          text = JSON.stringify(responseValue)
+          etag = `W/"${Bun.hash(text).toString(36)}"`
+          set.headers.etag = etag
+        }
         if (noneMatch(request.headers.get('if-none-match'), etag)) {
           set.status = 304
           return new Response(null, { status: 304 })
         }
       }
-      if (minBytes === 0 || text.length < minBytes) return new Response(text, { headers })
-      const vary = set.headers.vary
-      set.headers.vary = vary ? `${vary}, Accept-Encoding` : 'Accept-Encoding'
-      const coding = acceptedCoding(request.headers.get('accept-encoding'))
-      if (!coding) return new Response(text, { headers })
-      headers['content-encoding'] = coding
-      const body =
+      set.headers['content-type'] ??= 'application/json'
+      if (minBytes === 0) return body(text)
+      const acceptEncoding = request.headers.get('accept-encoding')
+      if (acceptEncoding === null) {
+        addVary(set.headers)
+        return body(text)
+      }
+      text ??= JSON.stringify(responseValue)
+      if (text.length < minBytes) return body(text)
+      addVary(set.headers)
+      const coding = acceptedCoding(acceptEncoding)
+      if (!coding) return body(text)
+      set.headers['content-encoding'] = coding
+      return body(
         coding === 'br'
           ? brotliCompressSync(text, { params: { [constants.BROTLI_PARAM_QUALITY]: 4 } })
-          : Bun.gzipSync(text, { level: 6 })
-      return new Response(body, { headers })
+          : Bun.gzipSync(text, { level: 6 }),
+      )
     },
   )
+}
+
+/**
+ * What mapResponse hands back: Elysia replaces the answer with any value that is not undefined
+ * and maps it like a handler's (text or bytes with `set`'s status and headers), though its types
+ * name Response only. Undefined leaves the handler's value to Elysia.
+ */
+const body = (value: string | Uint8Array | undefined) => value as unknown as Response | undefined
+
+const addVary = (headers: Record<string, unknown>) => {
+  const vary = headers.vary
+  headers.vary = vary ? `${vary}, Accept-Encoding` : 'Accept-Encoding'
 }

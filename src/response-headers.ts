@@ -14,13 +14,14 @@ const pathOf = (url: string) => {
 const isDocs = (path: string) => path === '/docs' || path.startsWith('/docs/')
 
 /**
- * `nosniff` and `no-referrer` on every answer. Registered before httpBasics, so the answers it
- * gives early (413, 415, preflights) have them too.
+ * `nosniff` and `no-referrer` on every answer, as Elysia's default headers (each request's
+ * `set.headers` starts from them: no hook to run), so the answers httpBasics gives early (413,
+ * 415, preflights) have them too.
  */
 export function responseHeaders() {
-  return new Elysia({ name: 'response-headers' }).onRequest(({ set }) => {
-    set.headers['x-content-type-options'] = 'nosniff'
-    set.headers['referrer-policy'] = 'no-referrer'
+  return new Elysia({ name: 'response-headers' }).headers({
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
   })
 }
 

@@ -185,12 +185,12 @@ describe('Idempotency-Key', () => {
     expect(row?.n).toBe(0)
   })
 
-  it('replays an upload (a streamed body is bound by method, path and content type only)', async () => {
+  it('replays an upload of the same file, and answers 422 to another file with the same key', async () => {
     const task = await createTask(server, team.project.id, team.member)
     const key = newKey()
-    const upload = (text: string) => {
+    const upload = (text: string, name = 'notes.txt') => {
       const form = new FormData()
-      form.append('file', new Blob([text], { type: 'text/plain' }), 'notes.txt')
+      form.append('file', new Blob([text], { type: 'text/plain' }), name)
       return fetch(`${server.url}/api/v1/tasks/${task.id}/attachments`, {
         method: 'POST',
         headers: { authorization: `Bearer ${team.member.access}`, 'idempotency-key': key },
@@ -199,18 +199,182 @@ describe('Idempotency-Key', () => {
     }
     const first = await upload('hello')
     expect(first.status).toBe(201)
+    const firstText = await first.text()
     const again = await upload('hello')
     expect(again.status).toBe(201)
     expect(again.headers.get('idempotency-replayed')).toBe('true')
-    expect(await again.text()).toBe(await first.text())
-    // The route streams the body itself, so a different file is not told apart: replayed.
-    const other = await upload('other')
-    expect(other.status).toBe(201)
-    expect(other.headers.get('idempotency-replayed')).toBe('true')
+    expect(again.headers.get('location')).toBe(first.headers.get('location'))
+    expect(await again.text()).toBe(firstText)
+    // The route reads the body itself and binds the key to the file's digest: another file, or
+    // the same bytes under another name, is another request.
+    for (const other of [await upload('other'), await upload('hello', 'renamed.txt')]) {
+      expect(other.status).toBe(422)
+      expect(((await other.json()) as { title: string }).title).toBe('Idempotency-Key reused')
+    }
     const [row] = await server.db.sql<{ n: number }[]>`
       select count(*)::int as n from task_attachments where task_id = ${task.id}
     `
     expect(row?.n).toBe(1)
+  })
+
+  it('stores the answer in the transaction of the change (one commit for both)', async () => {
+    const task = await createTask(server, team.project.id, team.owner)
+    const newcomer = await registerUser(server)
+    const form = new FormData()
+    form.append('file', new Blob(['bytes'], { type: 'text/plain' }), 'a.txt')
+    const cases: [string, unknown, string][] = [
+      ['/api/v1/projects', { name: `Tx ${crypto.randomUUID()}` }, 'projects'],
+      [
+        '/api/v1/tasks',
+        { title: `Tx ${crypto.randomUUID()}`, project_id: team.project.id },
+        'tasks',
+      ],
+      [`/api/v1/tasks/${task.id}/comments`, { content: 'in one transaction' }, 'task_comments'],
+      [
+        `/api/v1/projects/${team.project.id}/members`,
+        { user_id: newcomer.id, role: 'viewer' },
+        'project_members',
+      ],
+      [`/api/v1/tasks/${task.id}/attachments`, form, 'task_attachments'],
+    ]
+    for (const [path, body, table] of cases) {
+      const key = newKey()
+      const res =
+        body instanceof FormData
+          ? await fetch(server.url + path, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${team.owner.access}`, 'idempotency-key': key },
+              body,
+            })
+          : await fetch(server.url + path, {
+              method: 'POST',
+              headers: {
+                authorization: `Bearer ${team.owner.access}`,
+                'idempotency-key': key,
+                'content-type': 'application/json',
+              },
+              body: JSON.stringify(body),
+            })
+      expect(`${path}: ${res.status}`).toBe(`${path}: 201`)
+      const created = (await res.json()) as { id?: string; user_id?: string }
+      const sql = server.db.sql
+      // xmin: the transaction that wrote the row. The change and its stored answer share it.
+      const [changed] =
+        table === 'project_members'
+          ? await sql<{ xmin: string }[]>`
+              select xmin::text as xmin from project_members
+              where project_id = ${team.project.id} and user_id = ${created.user_id as string}
+            `
+          : await sql<{ xmin: string }[]>`
+              select xmin::text as xmin from ${sql(table)} where id = ${created.id as string}
+            `
+      const [stored] = await sql<{ xmin: string; status: number }[]>`
+        select xmin::text as xmin, status from idempotency_keys where key = ${key}
+      `
+      expect(stored?.status).toBe(201)
+      expect(`${path}: ${stored?.xmin}`).toBe(`${path}: ${changed?.xmin}`)
+    }
+  })
+
+  it('rolls the change back when its answer cannot be stored, and gives the key back', async () => {
+    const sql = server.db.sql
+    // Storing any answer fails, inside the transaction that stores it.
+    await sql.unsafe(`
+      create function refuse_answer() returns trigger language plpgsql as $$
+      begin raise exception 'answer not stored'; end $$;
+      create trigger refuse_answer before update on idempotency_keys
+        for each row when (new.status is not null) execute function refuse_answer();
+    `)
+    const key = newKey()
+    const title = `Crash ${crypto.randomUUID()}`
+    const body = { title, project_id: team.project.id }
+    let failed: TestResponse
+    try {
+      failed = await post('/api/v1/tasks', team.member.access, body, key)
+    } finally {
+      await sql.unsafe(`
+        drop trigger refuse_answer on idempotency_keys;
+        drop function refuse_answer();
+      `)
+    }
+    expectProblemShape(failed, 500)
+    // No change without its stored answer: the task is not there, and the key is free again
+    // (given back after the answer is sent, hence the wait).
+    expect(await count('tasks', title)).toBe(0)
+    const keyRows = async () => {
+      const [row] = await sql<{ n: number }[]>`
+        select count(*)::int as n from idempotency_keys where key = ${key}
+      `
+      return row?.n
+    }
+    const deadline = Date.now() + 5_000
+    while ((await keyRows()) !== 0 && Date.now() < deadline) await Bun.sleep(10)
+    expect(await keyRows()).toBe(0)
+    const retried = await post('/api/v1/tasks', team.member.access, body, key)
+    expect(retried.status).toBe(201)
+    expect(retried.headers.get('idempotency-replayed')).toBeNull()
+    expect(await count('tasks', title)).toBe(1)
+  })
+
+  it('lets a retry take over a claim abandoned mid-request, but not one still running', async () => {
+    const sql = server.db.sql
+    const title = `Abandoned ${crypto.randomUUID()}`
+    const body = { title, project_id: team.project.id }
+    // A claim as another request of this body would hold it, `age` old and without an answer.
+    const claim = (key: string, age: string, fingerprint: string) => sql`
+      insert into idempotency_keys (user_id, key, fingerprint, claim, created_at, expires_at)
+      values (${team.member.id}, ${key}, ${fingerprint}, gen_random_uuid(),
+        now() - ${age}::interval, now() + interval '1 day')
+    `
+    // A claim of a minute ago (a process that died before answering) is taken over ...
+    const abandoned = newKey()
+    await claim(abandoned, '2 minutes', '0'.repeat(64))
+    const retried = await post('/api/v1/tasks', team.member.access, body, abandoned)
+    expect(retried.status).toBe(201)
+    expect(await count('tasks', title)).toBe(1)
+    expect(
+      (await post('/api/v1/tasks', team.member.access, body, abandoned)).headers.get(
+        'idempotency-replayed',
+      ),
+    ).toBe('true')
+    // ... one of a second ago is still running: 409, nothing created.
+    const running = newKey()
+    const [first] = await sql<{ fingerprint: string }[]>`
+      select fingerprint from idempotency_keys where key = ${abandoned}
+    `
+    await claim(running, '1 second', first?.fingerprint ?? '')
+    expectProblemShape(await post('/api/v1/tasks', team.member.access, body, running), 409)
+    expect(await count('tasks', title)).toBe(1)
+  })
+
+  it('rolls back a request whose claim was taken over before it committed', async () => {
+    const sql = server.db.sql
+    const key = newKey()
+    const title = `Overtaken ${crypto.randomUUID()}`
+    // While the request's transaction runs, a retry takes its key over (the trigger plays the
+    // retry: it gives the row another claim id, as claimKey does after the stale bound).
+    await sql.unsafe(`
+      create function take_over() returns trigger language plpgsql as $$
+      begin
+        update idempotency_keys set claim = gen_random_uuid() where key = '${key}';
+        return new;
+      end $$;
+      create trigger take_over before insert on tasks
+        for each row when (new.title = '${title}') execute function take_over();
+    `)
+    let answer: TestResponse
+    try {
+      answer = await post(
+        '/api/v1/tasks',
+        team.member.access,
+        { title, project_id: team.project.id },
+        key,
+      )
+    } finally {
+      await sql.unsafe('drop trigger take_over on tasks; drop function take_over();')
+    }
+    expectProblemShape(answer, 409)
+    expect(await count('tasks', title)).toBe(0)
   })
 
   it('leaves requests without a key alone', async () => {

@@ -208,6 +208,64 @@ describe('DELETE /notifications/:id', () => {
   })
 })
 
+describe('an API token limited to projects', () => {
+  it('lists, counts, marks read and deletes only the notifications of its projects', async () => {
+    const user = alice
+    const inside = await createProject(server, user)
+    const outside = await createProject(server, user)
+    const insideTask = await createTask(server, inside.id, user)
+    const outsideTask = await createTask(server, outside.id, user)
+    const store = async (entity_type: 'task' | 'project', entity_id: string) => {
+      const [row] = await insertNotifications(server.db.sql, [
+        {
+          user_id: user.id,
+          type: 'task_assigned',
+          title: 'N',
+          message: 'M',
+          entity_type,
+          entity_id,
+        },
+      ])
+      await Bun.sleep(2)
+      return (row as { id: string }).id
+    }
+    const aboutInsideTask = await store('task', insideTask.id)
+    const aboutInside = await store('project', inside.id)
+    const aboutOutsideTask = await store('task', outsideTask.id)
+    const aboutOutside = await store('project', outside.id)
+    const aboutNothing = await store('task', crypto.randomUUID())
+    const created = await server.request('POST', '/api/v1/tokens', {
+      token: user.access,
+      body: { name: 'limited', scopes: ['notifications:read'], project_ids: [inside.id] },
+    })
+    expect(created.status).toBe(201)
+    const token = created.body.token as string
+    const asToken = (method: string, path: string) =>
+      server.request(method, `/api/v1/notifications${path}`, { token })
+
+    const list = await asToken('GET', '')
+    expect(list.status).toBe(200)
+    expect(idsOf(list.body)).toEqual([aboutInside, aboutInsideTask])
+    expect(list.body.unread_count).toBe(2)
+    expect(list.body.pagination.total).toBe(2)
+    expect((await asToken('GET', '/unread-count')).body).toEqual({ count: 2 })
+    // The same account signed in sees all five.
+    expect((await get('', user)).body.unread_count).toBe(5)
+
+    for (const id of [aboutOutsideTask, aboutOutside, aboutNothing]) {
+      expectProblemShape(await asToken('PUT', `/${id}/read`), 404)
+      expectProblemShape(await asToken('DELETE', `/${id}`), 404)
+    }
+    expect((await asToken('PUT', `/${aboutInsideTask}/read`)).status).toBe(200)
+    expect((await asToken('PUT', '/read-all')).status).toBe(204)
+    expect((await asToken('DELETE', `/${aboutInside}`)).status).toBe(204)
+    // Outside the token's projects, nothing was read or deleted.
+    const all = await get('', user)
+    expect(idsOf(all.body)).toEqual([aboutNothing, aboutOutside, aboutOutsideTask, aboutInsideTask])
+    expect(all.body.unread_count).toBe(3)
+  })
+})
+
 describe('authentication', () => {
   const id = '01a21d72-0000-7000-8000-000000000000'
   it.each([

@@ -78,6 +78,21 @@ describe('the served OpenAPI 3.1 document', () => {
     expect(security('get /api/v1/users/me')).toEqual([{ bearerAuth: [] }, { apiToken: [] }])
   })
 
+  it('documents the 403 an API token can get on every operation it may be sent to', () => {
+    let count = 0
+    for (const { key, op } of operations()) {
+      const byToken = (op.security ?? []).some((r: Json) => 'apiToken' in r)
+      if (!byToken) continue
+      count += 1
+      const forbidden = op.responses?.['403']
+      expect(`${key}: ${forbidden?.description ?? 'no 403'}`).toContain('API token')
+      expect(forbidden?.content?.['application/problem+json']?.schema).toEqual({
+        $ref: '#/components/schemas/Problem',
+      })
+    }
+    expect(count).toBeGreaterThan(50)
+  })
+
   it('has no OpenAPI 3.0 `nullable` and no coercion helper (a string with format integer)', () => {
     for (const [at, node] of walk(doc)) {
       expect(`${at}: ${'nullable' in node}`).toBe(`${at}: false`)

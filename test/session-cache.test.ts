@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'bun:test'
 import type { Principal } from '../src/context'
-import { SessionCache } from '../src/modules/auth/session-cache'
+import { cacheVerifiedTokens, SessionCache } from '../src/modules/auth/session-cache'
+import { createAccessTokens } from '../src/modules/auth/tokens'
 
 const principal = (userId = 'u1', sessionId = 's1'): Principal => ({
   userId,
@@ -59,5 +60,50 @@ describe('SessionCache', () => {
     const cache = new SessionCache(0)
     cache.set('s1', principal(), performance.now())
     expect(cache.get('s1')).toBeUndefined()
+  })
+})
+
+describe('cacheVerifiedTokens', () => {
+  const claims = { sub: crypto.randomUUID(), sid: crypto.randomUUID() }
+  // A verifier that counts its calls around the real one.
+  const counted = (ttlSeconds: number) => {
+    const real = createAccessTokens('a test secret that is long enough for HS256', ttlSeconds)
+    const calls = { n: 0 }
+    const tokens = cacheVerifiedTokens({
+      sign: real.sign,
+      verify: (token: string) => {
+        calls.n += 1
+        return real.verify(token)
+      },
+    })
+    return { tokens, calls }
+  }
+
+  it('checks a good token once, then answers from the cache', async () => {
+    const { tokens, calls } = counted(900)
+    const token = await tokens.sign(claims)
+    expect(await tokens.verify(token)).toEqual(claims)
+    expect(await tokens.verify(token)).toEqual(claims)
+    expect(calls.n).toBe(1)
+  })
+
+  it('never caches a forged token', async () => {
+    const { tokens, calls } = counted(900)
+    const token = await tokens.sign(claims)
+    const [head, body] = token.split('.')
+    const forged = `${head}.${body}.${'A'.repeat(43)}`
+    expect(await tokens.verify(forged)).toBeUndefined()
+    expect(await tokens.verify(forged)).toBeUndefined()
+    expect(calls.n).toBe(2)
+  })
+
+  it('keeps a token no longer than its exp', async () => {
+    // A TTL of 1 s: the cache entry ends at exp; the verifier (5 s tolerance) is asked again.
+    const { tokens, calls } = counted(1)
+    const token = await tokens.sign(claims)
+    expect(await tokens.verify(token)).toEqual(claims)
+    await Bun.sleep(2_100)
+    await tokens.verify(token)
+    expect(calls.n).toBe(2)
   })
 })

@@ -2,8 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
 import { createApp } from '../src/app'
 import { createLogger } from '../src/logger'
-import { destinationProblem, isPublicAddress } from '../src/modules/webhooks/destination'
-import { expectProblemShape, startServer, type TestServer } from './helpers'
+import {
+  destinationProblem,
+  isPublicAddress,
+  pinnedRequest,
+} from '../src/modules/webhooks/destination'
+import { expectProblemShape, startServer, type TestServer, testConfig } from './helpers'
 import { createTeam, type Team } from './team'
 
 type Received = { headers: Record<string, string>; body: string; at: number }
@@ -31,7 +35,13 @@ function receiver(failFirst = 0) {
   return { url: `http://127.0.0.1:${server.port}/hook`, received, stop: () => server.stop(true) }
 }
 
-const FAST = { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_POLL_MS: '25', WEBHOOK_RETRY_BASE_MS: '20' }
+const FAST = {
+  WEBHOOK_ALLOW_PRIVATE: 'true',
+  WEBHOOK_POLL_MS: '25',
+  WEBHOOK_RETRY_BASE_MS: '20',
+  // A receiver that does not answer fails after 1 s here (10 s by default).
+  WEBHOOK_TIMEOUT_MS: '1000',
+}
 
 let server: TestServer
 let team: Team
@@ -165,8 +175,9 @@ describe('webhooks: management', () => {
     expect(await destinationProblem('http://127.0.0.1/hook', true)).toBeUndefined()
   })
 
-  it('refuses non-public destinations without WEBHOOK_ALLOW_PRIVATE', async () => {
-    const strict = await startServer()
+  it('refuses non-public destinations without WEBHOOK_ALLOW_PRIVATE, at create and at delivery', async () => {
+    const strict = await startServer({ WEBHOOK_POLL_MS: '25', WEBHOOK_RETRY_BASE_MS: '20' })
+    const rx = receiver()
     try {
       const strictTeam = await createTeam(strict)
       for (const url of [
@@ -190,10 +201,63 @@ describe('webhooks: management', () => {
       }
       const [row] = await strict.db.sql<{ n: number }[]>`select count(*)::int as n from webhooks`
       expect(row?.n).toBe(0)
+
+      // A name that resolves to loopback now (as after a DNS change since the webhook was saved):
+      // the delivery resolves it again and refuses, and the receiver is never called.
+      const port = new URL(rx.url).port
+      const [hook] = await strict.db.sql<{ id: string }[]>`
+        insert into webhooks (project_id, url, events, secret, created_by)
+        values (
+          ${strictTeam.project.id}, ${`http://localhost:${port}/hook`}, ${['task.created']},
+          ${`whsec_${btoa('s'.repeat(32))}`}, ${strictTeam.owner.id}
+        )
+        returning id
+      `
+      const task = await strict.request('POST', '/api/v1/tasks', {
+        token: strictTeam.owner.access,
+        body: { title: 'Rebound', project_id: strictTeam.project.id },
+      })
+      expect(task.status).toBe(201)
+      const attempt = await until(async () => {
+        const [a] = await strict.db.sql<{ error: string; response_status: number | null }[]>`
+          select a.error, a.response_status
+          from webhook_attempts a join webhook_deliveries d on d.id = a.delivery_id
+          where d.webhook_id = ${hook?.id as string}
+        `
+        return a
+      })
+      expect(attempt?.error).toContain('destination refused')
+      expect(attempt?.response_status).toBeNull()
+      expect(rx.received).toHaveLength(0)
     } finally {
+      rx.stop()
       await strict.close()
     }
   }, 60_000)
+
+  it('connects to the address it checked, not to a second lookup of the name', async () => {
+    const rx = receiver()
+    try {
+      const port = new URL(rx.url).port
+      // `.invalid` never resolves (RFC 6761): the request can only arrive through the pin.
+      const pinned = pinnedRequest(new URL(`http://rebind.invalid:${port}/hook?x=1`), '127.0.0.1')
+      expect(pinned).toEqual({
+        url: `http://127.0.0.1:${port}/hook?x=1`,
+        host: `rebind.invalid:${port}`,
+        tls: undefined,
+      })
+      const res = await fetch(pinned.url, { method: 'POST', headers: { host: pinned.host } })
+      expect(res.status).toBe(200)
+      expect(rx.received[0]?.headers.host).toBe(`rebind.invalid:${port}`)
+      // https keeps the name for SNI and the certificate check; IPv6 addresses are bracketed.
+      const secure = pinnedRequest(new URL('https://hooks.example.com/in'), '2606:4700::1')
+      expect(secure.url).toBe('https://[2606:4700::1]/in')
+      expect(secure.host).toBe('hooks.example.com')
+      expect(secure.tls?.serverName).toBe('hooks.example.com')
+    } finally {
+      rx.stop()
+    }
+  })
 })
 
 describe('webhooks: delivery', () => {
@@ -213,7 +277,9 @@ describe('webhooks: delivery', () => {
       >
       expect(payload).toMatchObject({ event: 'task.created', project_id: project })
       expect((payload.data as { task: { id: string } }).task.id).toBe(task.id)
-      expect(got.headers['webhook-id']).toBe(`evt_${payload.id}`)
+      // The webhook-id is the event id itself, the payload's `id`, as a string.
+      expect(got.headers['webhook-id']).toBe(String(payload.id))
+      expect(got.headers['webhook-id']).toMatch(/^[1-9][0-9]*$/)
       // A wrong secret does not verify.
       expect(() =>
         new Webhook(`whsec_${btoa('x'.repeat(32))}`).verify(got.body, got.headers),
@@ -265,7 +331,11 @@ describe('webhooks: delivery', () => {
       const ping = await server.request('POST', `${base}/ping`, { token: team.owner.access })
       expect(ping.status).toBe(202)
       await until(() => rx.received.length >= 1)
-      expect(JSON.parse((rx.received[0] as Received).body).event).toBe('ping')
+      const pinged = rx.received[0] as Received
+      expect(JSON.parse(pinged.body).event).toBe('ping')
+      // A ping has no event id: its own, which no event id (a number) can equal.
+      expect(pinged.headers['webhook-id']).toMatch(/^ping_[0-9a-f-]{36}$/)
+      expect(JSON.parse(pinged.body).id).toBe(pinged.headers['webhook-id'])
       const again = await server.request(
         'POST',
         `${base}/deliveries/${ping.body.delivery_id}/redeliver`,
@@ -301,6 +371,47 @@ describe('webhooks: delivery', () => {
       expect(rx.received).toHaveLength(0)
     } finally {
       rx.stop()
+    }
+  }, 30_000)
+
+  it('records a receiver that does not answer in time as a failed attempt (timeout)', async () => {
+    // WEBHOOK_TIMEOUT_MS defaults to 10 s; this server's is 1 s.
+    expect(testConfig().webhooks.timeoutMs).toBe(10_000)
+    expect(server.config.webhooks.timeoutMs).toBe(1_000)
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let calls = 0
+    const silent = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      async fetch() {
+        calls += 1
+        await held
+        return new Response('too late')
+      },
+    })
+    try {
+      const project = await createProjectFor()
+      const hook = await createHook(`http://127.0.0.1:${silent.port}/`, ['task.created'], project)
+      await newTask('Unanswered', project)
+      const log = await until(async () => {
+        const res = await server.request('GET', `${hooksOf(project)}/${hook.id}/deliveries`, {
+          token: team.owner.access,
+        })
+        return res.body?.[0]?.attempt_log?.length >= 1 ? res : undefined
+      })
+      const delivery = log?.body[0]
+      expect(delivery.status).toBe('retrying')
+      expect(delivery.attempt_log[0]).toMatchObject({
+        response_status: null,
+        error: 'timed out after 1000 ms',
+      })
+      expect(calls).toBeGreaterThanOrEqual(1)
+    } finally {
+      release()
+      silent.stop(true)
     }
   }, 30_000)
 
@@ -361,10 +472,14 @@ describe('webhooks: delivery', () => {
         return row?.status === 'failed' ? row : undefined
       })
       expect(done).toMatchObject({ status: 'failed', attempts: 1 })
-      const read = await server.request('GET', `${hooksOf(project)}/${hook.id}`, {
-        token: team.owner.access,
+      // The deactivation is its own transaction, right after the attempt is recorded.
+      const read = await until(async () => {
+        const res = await server.request('GET', `${hooksOf(project)}/${hook.id}`, {
+          token: team.owner.access,
+        })
+        return res.body?.active === false ? res : undefined
       })
-      expect(read.body.active).toBe(false)
+      expect(read?.body.active).toBe(false)
       const notes = await server.request('GET', '/api/v1/notifications', {
         token: team.owner.access,
       })

@@ -69,8 +69,10 @@ export class RealtimeHub {
     sessions.onEnded = (ended) => this.sessionsEnded(ended)
     const handlers = {
       event: (event: EventRow) => this.deliver(event),
-      notification: (userId: string, data: Record<string, unknown>) =>
-        this.server?.publish(userTopic(userId), JSON.stringify({ type: 'notification', data })),
+      notification: (userId: string, data: Record<string, unknown>) => {
+        this.messagesPublished += 1
+        this.server?.publish(userTopic(userId), JSON.stringify({ type: 'notification', data }))
+      },
       sessionsEnded: (ended: Ended) => {
         this.sessions.applyRemote(ended)
         this.closeEndedSockets(ended)
@@ -102,6 +104,9 @@ export class RealtimeHub {
 
   /** Messages received from clients since start, dropped ones included (the metrics read it). */
   messagesReceived = 0
+
+  /** Messages published to topics since start, one per publish (the metrics read it). */
+  messagesPublished = 0
 
   /** Open sockets of every user (the metrics read it). */
   get openSockets() {
@@ -247,6 +252,7 @@ export class RealtimeHub {
       const oldest = this.lastSeen.keys().next()
       if (!oldest.done) this.lastSeen.delete(oldest.value)
     }
+    this.messagesPublished += 1
     this.server?.publish(topic, eventFrame(event))
     for (const entry of this.pending.get(topic) ?? []) {
       if (entry.buffer.length >= MAX_PENDING_BUFFER) entry.ws.close(1013, 'try_again_later')

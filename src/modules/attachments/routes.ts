@@ -4,7 +4,8 @@ import { created, noContent } from '../../http'
 import { NoContent, problems } from '../../shared/docs'
 import { IdParams } from '../../shared/model'
 import type { AuthGuard } from '../auth/guard'
-import { AttachmentList, AttachmentModel } from './model'
+import { answerInTransaction } from '../idempotency/middleware'
+import { type Attachment, AttachmentList, AttachmentModel } from './model'
 import {
   downloadAttachment,
   listTaskAttachments,
@@ -33,10 +34,19 @@ export const attachmentRoutes = (ctx: AppContext, guard: AuthGuard) =>
     )
     .post(
       '/:id/attachments',
-      ({ principal, params, request, set }) =>
-        uploadAttachment(ctx, principal, params.id, request).then((attachment) =>
-          created(set, `/api/v1/tasks/${params.id}/attachments/${attachment.id}`, attachment),
-        ),
+      async ({ principal, params, request, set }) => {
+        const respond = (attachment: Attachment) =>
+          created(set, `/api/v1/tasks/${params.id}/attachments/${attachment.id}`, attachment)
+        const result = await uploadAttachment(
+          ctx,
+          principal,
+          params.id,
+          request,
+          answerInTransaction(request, set, respond),
+        )
+        // A retry of an upload already answered: the stored answer, as the key's replay.
+        return result instanceof Response ? result : respond(result)
+      },
       {
         auth: true,
         params: IdParams,

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto'
 import type { AppContext, Principal } from '../../context'
 import { forbidden, notFound } from '../../problems'
 import { paged } from '../../shared/model'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
 import { authorizeTask } from '../authz/service'
-import type { AttachmentListQuery } from './model'
+import { type AnswerInTransaction, bindStreamedBody } from '../idempotency/middleware'
+import type { Attachment, AttachmentListQuery } from './model'
 import { contentDisposition, sanitizeFilename, storedMediaType } from './names'
 import {
   countAttachments,
@@ -42,18 +44,30 @@ export async function listTaskAttachments(
  * Stores an upload: the bytes go to a temporary file, the row and its activity entry are written
  * in one transaction whose last step moves the file into place. If anything fails, both the
  * temporary and the final file are removed, so no file outlives a failed insert.
+ *
+ * With an Idempotency-Key the key is bound to the file (name, type and SHA-256 of the bytes) once
+ * it is read: a retry with the same file gets the stored answer (the Response returned here),
+ * another file 422; `finish` (answerInTransaction) stores the answer in the transaction.
  */
 export async function uploadAttachment(
   ctx: AppContext,
   principal: Principal,
   taskId: string,
   request: Request,
-) {
+  finish?: AnswerInTransaction<Attachment>,
+): Promise<Attachment | Response> {
   const access = await authorizeTask(ctx.sql, principal, taskId, 'task.write')
   const file = await readUploadedFile(request, ctx.config.maxUploadBytes)
+  const bytes = await file.bytes()
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ name: file.name, type: file.type, size: file.size }))
+    .update(bytes)
+    .digest('hex')
+  const replay = bindStreamedBody(request, digest)
+  if (replay) return replay
   const id = Bun.randomUUIDv7()
   const relativePath = attachmentPath(access.projectId, taskId, id)
-  const paths = await writeTemporary(ctx.config, relativePath, await file.bytes())
+  const paths = await writeTemporary(ctx.config, relativePath, bytes)
   try {
     return await ctx.sql.begin(async (tx) => {
       const attachment = await insertAttachment(tx, {
@@ -79,6 +93,7 @@ export async function uploadAttachment(
         },
       })
       await moveIntoPlace(paths)
+      await finish?.(tx, attachment)
       return attachment
     })
   } catch (error) {

@@ -60,3 +60,48 @@ export class SessionCache {
     this.entries.set(sessionId, { principal, until: performance.now() + this.ttlMs })
   }
 }
+
+type Verify = (token: string) => Promise<{ sub: string; sid: string } | undefined>
+
+/**
+ * Access tokens whose signature and claims were checked, by the token string, until the token's
+ * own `exp`: an HMAC check and jose's key import are the largest cost of an authenticated read,
+ * and the same token comes back on every request. Only good tokens are kept (a forged one is
+ * checked again each time, so the map cannot be filled with garbage); the map holds at most
+ * `maxEntries` tokens, the oldest going first. The session behind a token is still looked up
+ * (through SessionCache) on every request, so logout and revocation work as before.
+ */
+export function cacheVerifiedTokens<T extends { verify: Verify }>(
+  tokens: T,
+  maxEntries = 10_000,
+): T {
+  const verified = new Map<string, { claims: { sub: string; sid: string }; expiresAt: number }>()
+  const verify: Verify = async (token) => {
+    const hit = verified.get(token)
+    if (hit) {
+      if (hit.expiresAt > Date.now()) return hit.claims
+      verified.delete(token)
+    }
+    const claims = await tokens.verify(token)
+    const exp = claims ? expOf(token) : undefined
+    if (!claims || exp === undefined) return claims
+    if (verified.size >= maxEntries) {
+      const oldest = verified.keys().next()
+      if (!oldest.done) verified.delete(oldest.value)
+    }
+    // Kept until exp, without the verifier's clock tolerance: never longer than jose accepts it.
+    verified.set(token, { claims, expiresAt: exp * 1000 })
+    return claims
+  }
+  return { ...tokens, verify }
+}
+
+/** The `exp` claim (seconds) of a JWT whose signature was already checked. */
+function expOf(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString())
+    return typeof payload.exp === 'number' ? payload.exp : undefined
+  } catch {
+    return undefined
+  }
+}

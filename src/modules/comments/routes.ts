@@ -4,7 +4,8 @@ import { created, noContent } from '../../http'
 import { NoContent, problems } from '../../shared/docs'
 import { IdParams } from '../../shared/model'
 import type { AuthGuard } from '../auth/guard'
-import { CommentList, CommentModel } from './model'
+import { answerInTransaction } from '../idempotency/middleware'
+import { type Comment, CommentList, CommentModel } from './model'
 import { addComment, editComment, listTaskComments, removeComment } from './service'
 
 // A fresh object per route: Elysia writes resolved hooks into the options it is given.
@@ -40,10 +41,19 @@ export const commentRoutes = (ctx: AppContext, guard: AuthGuard) =>
     )
     .post(
       '/:id/comments',
-      ({ principal, params, body, set }) =>
-        addComment(ctx, principal, params.id, body.content).then((comment) =>
-          created(set, `/api/v1/tasks/${params.id}/comments/${comment.id}`, comment),
-        ),
+      async ({ principal, params, body, set, request }) => {
+        const respond = (comment: Comment) =>
+          created(set, `/api/v1/tasks/${params.id}/comments/${comment.id}`, comment)
+        return respond(
+          await addComment(
+            ctx,
+            principal,
+            params.id,
+            body.content,
+            answerInTransaction(request, set, respond),
+          ),
+        )
+      },
       {
         auth: true,
         params: IdParams,

@@ -7,6 +7,7 @@ import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
 import { authorizeTask } from '../authz/service'
+import type { AnswerInTransaction } from '../idempotency/middleware'
 import { insertNotifications, type NewNotification } from '../notifications/queries'
 import { mentionedUsernames } from './mentions'
 import type { Comment, CommentListQuery } from './model'
@@ -41,12 +42,16 @@ export async function listTaskComments(
   return { data, pagination: cursorPagination(page, limit, total, next) }
 }
 
-/** Adds a comment, its activity entry and its notifications in one transaction. */
+/**
+ * Adds a comment, its activity entry and its notifications in one transaction; `finish`
+ * (answerInTransaction) runs last in it, storing the idempotent answer.
+ */
 export async function addComment(
   ctx: AppContext,
   principal: Principal,
   taskId: string,
   content: string,
+  finish?: AnswerInTransaction<Comment>,
 ) {
   const access = await authorizeTask(ctx.sql, principal, taskId, 'task.write')
   return ctx.sql.begin(async (tx) => {
@@ -69,6 +74,7 @@ export async function addComment(
       event: 'comment.created',
       data: { comment, task_id: taskId, actor_id: principal.userId },
     })
+    await finish?.(tx, comment)
     return comment
   })
 }

@@ -41,6 +41,28 @@ const NOTIFICATION_COLUMNS = [
   'created_at',
 ] as const
 
+/**
+ * The project a notification is about, found through its entity (a task's, a comment's task's, a
+ * webhook's project, or the project itself); null when the entity is gone or names no project.
+ */
+const projectOf = (db: Executor) => db`
+  case n.entity_type
+    when 'project' then n.entity_id
+    when 'task' then (select t.project_id from tasks t where t.id = n.entity_id)
+    when 'comment' then (
+      select t.project_id from task_comments c join tasks t on t.id = c.task_id where c.id = n.entity_id
+    )
+    when 'webhook' then (select w.project_id from webhooks w where w.id = n.entity_id)
+  end
+`
+
+/**
+ * Limits a query on `notifications n` to the projects of an API token limited to some (undefined:
+ * no limit). A notification whose project cannot be found is outside every limited token's reach.
+ */
+const inProjects = (db: Executor, projectIds: readonly string[] | undefined) =>
+  projectIds ? db`and (${projectOf(db)}) = any(${projectIds as string[]}::uuid[])` : db``
+
 type StoredNotification = {
   id: string
   title: string
@@ -56,14 +78,21 @@ type StoredNotification = {
 export async function listNotifications(
   db: Executor,
   userId: string,
-  options: { unreadOnly: boolean; before?: Keyset; limit: number; offset: number },
+  options: {
+    unreadOnly: boolean
+    before?: Keyset
+    limit: number
+    offset: number
+    projectIds?: readonly string[]
+  },
 ) {
   return db<(StoredNotification & { sort_at: string })[]>`
     select
       ${db(NOTIFICATION_COLUMNS)},
       to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as sort_at
-    from notifications
+    from notifications n
     where user_id = ${userId}
+      ${inProjects(db, options.projectIds)}
       ${options.unreadOnly ? db`and not is_read` : db``}
       ${options.before ? db`and (created_at, id) < (${options.before.at}::timestamptz, ${options.before.id}::uuid)` : db``}
     order by created_at desc, id desc
@@ -73,54 +102,82 @@ export async function listNotifications(
 }
 
 /** How many notifications match the list's filter, and how many are unread, in one pass. */
-export async function countNotifications(db: Executor, userId: string, unreadOnly: boolean) {
+export async function countNotifications(
+  db: Executor,
+  userId: string,
+  unreadOnly: boolean,
+  projectIds?: readonly string[],
+) {
   const [row] = await db<{ total: number; unread: number }[]>`
     select
       count(*) filter (where ${!unreadOnly} or not is_read)::int as total,
       count(*) filter (where not is_read)::int as unread
-    from notifications
+    from notifications n
     where user_id = ${userId}
+      ${inProjects(db, projectIds)}
   `
   return row ?? { total: 0, unread: 0 }
 }
 
-export async function countUnreadNotifications(db: Executor, userId: string) {
+export async function countUnreadNotifications(
+  db: Executor,
+  userId: string,
+  projectIds?: readonly string[],
+) {
   const [row] = await db<{ count: number }[]>`
     select count(*)::int as count
-    from notifications
+    from notifications n
     where user_id = ${userId}
       and not is_read
+      ${inProjects(db, projectIds)}
   `
   return row?.count ?? 0
 }
 
 /** Marks one of the user's notifications read; undefined when the user has no such notification. */
-export async function markNotificationRead(db: Executor, userId: string, id: string) {
+export async function markNotificationRead(
+  db: Executor,
+  userId: string,
+  id: string,
+  projectIds?: readonly string[],
+) {
   const [row] = await db<StoredNotification[]>`
-    update notifications
+    update notifications n
     set is_read = true
     where id = ${id}
       and user_id = ${userId}
+      ${inProjects(db, projectIds)}
     returning ${db(NOTIFICATION_COLUMNS)}
   `
   return row
 }
 
-export async function markAllNotificationsRead(db: Executor, userId: string) {
+export async function markAllNotificationsRead(
+  db: Executor,
+  userId: string,
+  projectIds?: readonly string[],
+) {
   await db`
-    update notifications
+    update notifications n
     set is_read = true
     where user_id = ${userId}
       and not is_read
+      ${inProjects(db, projectIds)}
   `
 }
 
 /** Deletes one of the user's notifications; false when the user has no such notification. */
-export async function deleteNotification(db: Executor, userId: string, id: string) {
+export async function deleteNotification(
+  db: Executor,
+  userId: string,
+  id: string,
+  projectIds?: readonly string[],
+) {
   const rows = await db`
-    delete from notifications
+    delete from notifications n
     where id = ${id}
       and user_id = ${userId}
+      ${inProjects(db, projectIds)}
     returning id
   `
   return rows.length > 0

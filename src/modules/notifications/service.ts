@@ -11,7 +11,8 @@ import {
   markNotificationRead,
 } from './queries'
 
-// Another user's notification answers like a missing one: its existence is not revealed.
+// Another user's notification answers like a missing one: its existence is not revealed. So does
+// one outside the projects an API token is limited to (list, count, mark read and delete alike).
 const noSuchNotification = () => notFound('No such notification')
 
 /** The caller's notifications, newest first, with the unread count. */
@@ -30,8 +31,9 @@ export async function listMyNotifications(
       before,
       limit,
       offset: (page - 1) * limit,
+      projectIds: principal.token?.projectIds,
     }),
-    countNotifications(ctx.sql, principal.userId, unreadOnly),
+    countNotifications(ctx.sql, principal.userId, unreadOnly, principal.token?.projectIds),
   ])
   const { data, next } = pageOf(rows, limit)
   return {
@@ -42,19 +44,27 @@ export async function listMyNotifications(
 }
 
 export async function countMyUnread(ctx: AppContext, principal: Principal) {
-  return { count: await countUnreadNotifications(ctx.sql, principal.userId) }
+  return {
+    count: await countUnreadNotifications(ctx.sql, principal.userId, principal.token?.projectIds),
+  }
 }
 
 export async function markRead(ctx: AppContext, principal: Principal, id: string) {
-  const notification = await markNotificationRead(ctx.sql, principal.userId, id)
+  const notification = await markNotificationRead(
+    ctx.sql,
+    principal.userId,
+    id,
+    principal.token?.projectIds,
+  )
   if (!notification) throw noSuchNotification()
   return notification
 }
 
 export async function markAllRead(ctx: AppContext, principal: Principal) {
-  await markAllNotificationsRead(ctx.sql, principal.userId)
+  await markAllNotificationsRead(ctx.sql, principal.userId, principal.token?.projectIds)
 }
 
 export async function removeNotification(ctx: AppContext, principal: Principal, id: string) {
-  if (!(await deleteNotification(ctx.sql, principal.userId, id))) throw noSuchNotification()
+  if (!(await deleteNotification(ctx.sql, principal.userId, id, principal.token?.projectIds)))
+    throw noSuchNotification()
 }

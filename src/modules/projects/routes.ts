@@ -4,7 +4,8 @@ import { created, noContent } from '../../http'
 import { NoContent, problems } from '../../shared/docs'
 import { IdParams } from '../../shared/model'
 import type { AuthGuard } from '../auth/guard'
-import { ProjectList, ProjectModel } from './model'
+import { answerInTransaction } from '../idempotency/middleware'
+import { type Project, ProjectList, ProjectModel } from './model'
 import { createProject, deleteProject, getProject, listProjects, updateProject } from './service'
 
 // A fresh object per route: Elysia writes resolved hooks into the options it is given.
@@ -35,10 +36,12 @@ export const projectRoutes = (ctx: AppContext, guard: AuthGuard) =>
     })
     .post(
       '',
-      ({ principal, body, set }) =>
-        createProject(ctx, principal, body).then((p) =>
-          created(set, `/api/v1/projects/${p.id}`, p),
-        ),
+      async ({ principal, body, set, request }) => {
+        const respond = (p: Project) => created(set, `/api/v1/projects/${p.id}`, p)
+        return respond(
+          await createProject(ctx, principal, body, answerInTransaction(request, set, respond)),
+        )
+      },
       {
         auth: true,
         body: ProjectModel.create,

@@ -7,6 +7,7 @@ import { insertActivity } from '../activity/queries'
 import { removeProjectFiles } from '../attachments/storage'
 import { canOnProject, isAdmin, requirePermission } from '../authz/policy'
 import { authorizeProject } from '../authz/service'
+import type { AnswerInTransaction } from '../idempotency/middleware'
 import type { NewProject, Project, ProjectChanges, ProjectListQuery } from './model'
 import {
   countProjects,
@@ -71,10 +72,16 @@ export async function getProject(ctx: AppContext, principal: Principal, projectI
 }
 
 /** Creates the project and makes the caller its owner, in one transaction. */
-export async function createProject(ctx: AppContext, principal: Principal, input: NewProject) {
+/** `finish` (answerInTransaction) runs last in the transaction, storing the idempotent answer. */
+export async function createProject(
+  ctx: AppContext,
+  principal: Principal,
+  input: NewProject,
+  finish?: AnswerInTransaction<Project>,
+) {
   requirePermission(principal, 'projects.write')
   checkDates(input.start_date, input.due_date)
-  const id = await ctx.sql.begin(async (tx) => {
+  return ctx.sql.begin(async (tx) => {
     const project = await insertProject(tx, input, principal.userId)
     await insertMember(tx, project.id, principal.userId, 'owner')
     await insertActivity(tx, {
@@ -85,9 +92,10 @@ export async function createProject(ctx: AppContext, principal: Principal, input
       entity_id: project.id,
       details: { name: project.name, status: project.status, priority: project.priority },
     })
-    return project.id
+    const view = (await selectProjectView(tx, project.id, principal.userId)) as Project
+    await finish?.(tx, view)
+    return view
   })
-  return (await selectProjectView(ctx.sql, id, principal.userId)) as Project
 }
 
 /** Partial update; the activity entry lists the old and new value of each changed field. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Elysia } from 'elysia'
 import type { Config } from '../../config'
-import { type BeforeBody, clientOf } from '../../http'
+import { type BeforeBody, callerAddress } from '../../http'
 import { HttpProblem } from '../../problems'
 import { type Decision, TokenBuckets } from './buckets'
 
@@ -95,18 +95,19 @@ export function rateLimits(config: Config, principalOf: BeforeBody) {
     }
   }
 
-  return plugin
-    .onRequest(({ request, server, set }) => {
-      const path = pathOf(request.url)
-      if (!path.startsWith('/api/') || request.method === 'OPTIONS') return
-      const address = clientOf(request, server, config.trustProxy).ip ?? 'unknown'
-      if (request.method === 'POST' && AUTH_PATHS.has(path))
-        count(request, set, 'auth', auth, `ip:${address}`)
-      if (!request.headers.has('authorization')) count(request, set, 'api', api, `ip:${address}`)
-    })
-    .onTransform({ as: 'global' }, async ({ request, route, server, set }) => {
+  plugin.onRequest(({ request, server, set }) => {
+    const path = pathOf(request.url)
+    if (!path.startsWith('/api/') || request.method === 'OPTIONS') return
+    const address = callerAddress(request, server, config.trustProxy) ?? 'unknown'
+    if (request.method === 'POST' && AUTH_PATHS.has(path))
+      count(request, set, 'auth', auth, `ip:${address}`)
+    if (!request.headers.has('authorization')) count(request, set, 'api', api, `ip:${address}`)
+  })
+  // Each hook only when its buckets exist: a hook costs every request, and this one awaits.
+  if (api)
+    plugin.onTransform({ as: 'global' }, async ({ request, route, server, set }) => {
       if (!route.startsWith('/api/') || !request.headers.has('authorization')) return
-      const address = clientOf(request, server, config.trustProxy).ip ?? 'unknown'
+      const address = callerAddress(request, server, config.trustProxy) ?? 'unknown'
       let userId: string | undefined
       try {
         userId = ((await principalOf(request, route)) as { userId?: string } | undefined)?.userId
@@ -117,7 +118,8 @@ export function rateLimits(config: Config, principalOf: BeforeBody) {
       }
       count(request, set, 'api', api, userId ? `user:${userId}` : `ip:${address}`)
     })
-    .onBeforeHandle({ as: 'global' }, ({ request, route, body, set }) => {
+  if (auth)
+    plugin.onBeforeHandle({ as: 'global' }, ({ request, route, body, set }) => {
       if (request.method !== 'POST' || !AUTH_PATHS.has(route)) return
       const fields = (body ?? {}) as { email?: unknown; refresh_token?: unknown }
       if (route === REFRESH && typeof fields.refresh_token === 'string')
@@ -125,6 +127,7 @@ export function rateLimits(config: Config, principalOf: BeforeBody) {
       else if (typeof fields.email === 'string')
         count(request, set, 'auth', auth, `email:${fields.email.trim().toLowerCase()}`)
     })
+  return plugin
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest('base64url')

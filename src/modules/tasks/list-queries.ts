@@ -1,6 +1,6 @@
 import type postgres from 'postgres'
 import type { Executor } from '../../db'
-import type { Task, TaskSort } from './model'
+import { TASK_PRIORITIES, TASK_STATUSES, type Task, type TaskSort } from './model'
 import { taskColumns, taskJoins } from './queries'
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>
@@ -63,25 +63,71 @@ const castValue = (db: Executor, key: SortKey, value: string): Fragment => {
   }
 }
 
-// One value compares with `=`, so an index on (project_id, status, created_at) can also give
-// the order; a list compares with `= any(...)`.
+// One value compares with `=`, a list with `= any(...)` (only where the list is not split into
+// partitions).
 const oneOrAny = (db: Executor, column: Fragment, values: string[]) =>
   values.length === 1
     ? db`and ${column} = ${values[0] as string}`
     : db`and ${column} = any(${values}::text[])`
 
-/** Every filter given, as `and ...` conditions over `t` (tasks). */
-function taskConditions(db: Executor, f: TaskFilter): Fragment {
+/**
+ * Every filter given, as `and ...` conditions over `t` (tasks). With `split`, status and
+ * priority are left out: the partition already fixes them to one value each.
+ */
+function taskConditions(db: Executor, f: TaskFilter, split = false): Fragment {
   return db`
     ${f.projectId ? db`and t.project_id = ${f.projectId}` : db``}
     ${f.assigneeId ? db`and t.assignee_id = ${f.assigneeId}` : db``}
-    ${f.statuses ? oneOrAny(db, db`t.status`, f.statuses) : db``}
-    ${f.priorities ? oneOrAny(db, db`t.priority`, f.priorities) : db``}
+    ${f.statuses && !split ? oneOrAny(db, db`t.status`, f.statuses) : db``}
+    ${f.priorities && !split ? oneOrAny(db, db`t.priority`, f.priorities) : db``}
     ${f.tags ? db`and t.tags @> ${f.tags}::text[]` : db``}
     ${f.dueFrom ? db`and t.due_date >= ${f.dueFrom}::timestamptz` : db``}
     ${f.dueBefore ? db`and t.due_date < ${f.dueBefore}::timestamptz` : db``}
-    ${f.search ? db`and t.search @@ websearch_to_tsquery('english', ${f.search})` : db``}
+    ${
+      !f.search
+        ? db``
+        : split
+          ? // Not an index condition on purpose: within a partition the term is checked on the
+            // entries of its btree (which carries `search`), never through the GIN index, whose
+            // posting list of a common term costs tens of ms to read per partition. So the plan
+            // does not depend on the term, and the statement stays prepared (plannedPerCall).
+            db`and (t.search @@ websearch_to_tsquery('english', ${f.search})) is true`
+          : db`and t.search @@ websearch_to_tsquery('english', ${f.search})`
+    }
   `
+}
+
+/**
+ * The partitions a list is read in: each visible project (`me.project_id`), and when a status or
+ * a priority is asked for, times each status (`st.status`) and each priority (`pr.priority`),
+ * every value of the one not asked for (both columns are checked against these lists). They are
+ * disjoint and together hold every matching task, so the first rows of each, merged, are the
+ * list's first rows. A partition is an equality on (project_id, status, priority), the head of the
+ * index on (project_id, status, priority, created_at desc, id desc) include (search) (0014): its
+ * newest rows come in order and the scan stops early, where `status = any(...)` would read and
+ * sort every row of every status; and a search is checked and ranked on that index's entries
+ * alone, without reading the table. With neither filter, a partition is a project.
+ */
+function partitions(db: Executor, f: TaskFilter) {
+  const split = Boolean(f.statuses || f.priorities)
+  const statuses = f.statuses ?? [...TASK_STATUSES]
+  const priorities = f.priorities ?? [...TASK_PRIORITIES]
+  return {
+    split,
+    from: db`
+      (${visibleProjects(db, f)}) me
+      ${
+        split
+          ? db`cross join unnest(${statuses}::text[]) as st(status)
+               cross join unnest(${priorities}::text[]) as pr(priority)`
+          : db``
+      }
+    `,
+    where: db`
+      t.project_id = me.project_id
+      ${split ? db`and t.status = st.status and t.priority = pr.priority` : db``}
+    `,
+  }
 }
 
 /** The projects whose tasks may be listed: the caller's, or every one for an admin's all=true. */
@@ -95,10 +141,26 @@ const visibleProjects = (db: Executor, f: TaskFilter) => db`
 `
 
 /**
+ * A search over whole projects (no status or priority filter) is sent as an unnamed statement,
+ * so PostgreSQL plans it with the term in hand each time: a rare term is best found through the
+ * GIN index, a common one by reading the project's index entries. A prepared statement switches
+ * to a generic plan after five runs, which cannot know how common the term is: it took the GIN
+ * posting list per project even for a term in a fifth of all tasks (seconds instead of tens of
+ * ms; bench/listing.ts). Split into partitions, a search has one plan for every term (see
+ * taskConditions) and stays prepared: planning this query costs several ms.
+ */
+function plannedPerCall<T>(query: T, filter: TaskFilter, split: boolean): T {
+  if (filter.search && !split)
+    (query as unknown as { options: { prepare?: boolean } }).options.prepare = false
+  return query
+}
+
+/**
  * One page of the caller's tasks, one row more than `limit` to tell whether another page follows;
- * each row carries `sort_value`, its sort key as text, for the next cursor. Each visible project
- * gives its own first rows in order (a lateral subquery that an index on (project_id, ...,
- * sort key) can stop early), those are merged, and names are joined to the page's rows only.
+ * each row carries `sort_value`, its sort key as text, for the next cursor. Each partition
+ * (project, or project x status x priority, see `partitions`) gives its own first rows in order
+ * (a lateral subquery that an index ending in the sort key can stop early), those are merged,
+ * and names are joined to the page's rows only.
  * Not async: the bench wraps the pending query in `explain`.
  */
 export function listTasks(
@@ -115,15 +177,29 @@ export function listTasks(
       : db`and (${key}, t.id) > (${castValue(db, order.key, page.after.value)}, ${page.after.id}::uuid)`
     : db``
   const offset = page.after ? 0 : page.offset
-  return db<(Task & { sort_value: string })[]>`
+  const parts = partitions(db, filter)
+  // Ranked by relevance, every match of a partition is read and ranked anyway: counting them on
+  // the way gives the total without a second pass (`total`; null otherwise).
+  const counted = order.key === 'rank' && !page.after
+  return plannedPerCall(
+    db<(Task & { sort_value: string; total: number | null })[]>`
     with page as (
-      select t.id, t.sort_key
-      from (${visibleProjects(db, filter)}) me
+      select t.id, t.sort_key,
+        ${
+          counted ? db`sum(t.part_count) filter (where t.part_row = 1) over ()` : db`null::bigint`
+        } as total
+      from ${parts.from}
       cross join lateral (
         select t.id, ${key} as sort_key
+          ${
+            counted
+              ? db`, count(*) over () as part_count,
+                   row_number() over (order by ${key} ${direction}, t.id ${direction}) as part_row`
+              : db``
+          }
         from tasks t
-        where t.project_id = me.project_id
-          ${taskConditions(db, filter)}
+        where ${parts.where}
+          ${taskConditions(db, filter, parts.split)}
           ${keyset}
         order by ${key} ${direction}, t.id ${direction}
         limit ${offset + page.limit + 1}
@@ -132,21 +208,33 @@ export function listTasks(
       limit ${page.limit + 1}
       offset ${offset}
     )
-    select ${taskColumns(db)}, page.sort_key::text as sort_value
+    select ${taskColumns(db)}, page.sort_key::text as sort_value, page.total::int as total
     from page
     join tasks t on t.id = page.id
     ${taskJoins(db)}
     order by page.sort_key ${direction}, page.id ${direction}
-  `
+  `,
+    filter,
+    parts.split,
+  )
 }
 
 export function countTasksQuery(db: Executor, filter: TaskFilter) {
-  return db<{ total: number }[]>`
-    select count(*)::int as total
-    from tasks t
-    where t.project_id in (${visibleProjects(db, filter)})
-      ${taskConditions(db, filter)}
-  `
+  const parts = partitions(db, filter)
+  return plannedPerCall(
+    db<{ total: number }[]>`
+    select coalesce(sum(c.n), 0)::int as total
+    from ${parts.from}
+    cross join lateral (
+      select count(*) as n
+      from tasks t
+      where ${parts.where}
+        ${taskConditions(db, filter, parts.split)}
+    ) c
+  `,
+    filter,
+    parts.split,
+  )
 }
 
 export async function countTasks(db: Executor, filter: TaskFilter) {

@@ -127,12 +127,13 @@ export async function listTasksForUser(
   const rows = await listTasks(ctx.sql, filter, order, { limit, offset, after })
   const more = rows.length > limit
   // A page with nothing after it already tells the total; only a longer list is counted.
+  // A ranked page counts its matches itself (`total` on each row).
   const total = after
     ? null
     : more || (rows.length === 0 && offset > 0)
-      ? await countTasks(ctx.sql, filter)
+      ? (rows[0]?.total ?? (await countTasks(ctx.sql, filter)))
       : offset + rows.length
-  const data = rows.slice(0, limit).map(({ sort_value: _, ...task }) => task)
+  const data = rows.slice(0, limit).map(({ sort_value: _, total: _total, ...task }) => task)
   const last = rows[limit - 1]
   return {
     data,

@@ -27,7 +27,9 @@ const returnedColumns = (db: Executor) => db`
 
 /**
  * The hot path: the task, its joined names and the caller's membership in one statement, so
- * that a read is one round trip and the 404/403 decision needs no second query.
+ * that a read is one round trip and the 404/403 decision needs no second query. Written out
+ * whole (the same columns and joins as `taskColumns` and `taskJoins`) rather than from those
+ * fragments: each fragment is a query object postgres.js builds again on every call.
  */
 export async function selectTaskWithRole(
   db: Executor,
@@ -35,14 +37,33 @@ export async function selectTaskWithRole(
   userId: string,
   lock: 'lock' | 'no lock' = 'no lock',
 ) {
-  const [row] = await db<TaskWithRole[]>`
-    select ${taskColumns(db)}, pm.role as member_role
-    from tasks t
-    ${taskJoins(db)}
-    left join project_members pm on pm.project_id = t.project_id and pm.user_id = ${userId}
-    where t.id = ${id}
-    ${lock === 'lock' ? db`for update of t` : db``}
-  `
+  const [row] =
+    lock === 'lock'
+      ? await db<TaskWithRole[]>`
+          select t.id, t.title, t.description, t.project_id, p.name as project_name,
+            t.assignee_id, a.username as assignee_name, t.created_by, c.username as created_by_name,
+            t.status, t.priority, t.due_date, t.completed_at, t.estimated_hours, t.actual_hours,
+            t.tags, t.version, t.created_at, t.updated_at, pm.role as member_role
+          from tasks t
+          join projects p on p.id = t.project_id
+          left join users a on a.id = t.assignee_id
+          join users c on c.id = t.created_by
+          left join project_members pm on pm.project_id = t.project_id and pm.user_id = ${userId}
+          where t.id = ${id}
+          for update of t
+        `
+      : await db<TaskWithRole[]>`
+          select t.id, t.title, t.description, t.project_id, p.name as project_name,
+            t.assignee_id, a.username as assignee_name, t.created_by, c.username as created_by_name,
+            t.status, t.priority, t.due_date, t.completed_at, t.estimated_hours, t.actual_hours,
+            t.tags, t.version, t.created_at, t.updated_at, pm.role as member_role
+          from tasks t
+          join projects p on p.id = t.project_id
+          left join users a on a.id = t.assignee_id
+          join users c on c.id = t.created_by
+          left join project_members pm on pm.project_id = t.project_id and pm.user_id = ${userId}
+          where t.id = ${id}
+        `
   return row
 }
 

@@ -4,8 +4,9 @@ import { created, noContent } from '../../http'
 import { NoContent, problems } from '../../shared/docs'
 import { IdParams } from '../../shared/model'
 import type { AuthGuard } from '../auth/guard'
+import { answerInTransaction } from '../idempotency/middleware'
 import { listTasksForUser } from './list-service'
-import { IfMatchHeaders, TaskList, TaskModel } from './model'
+import { IfMatchHeaders, type Task, TaskList, TaskModel } from './model'
 import { etagOf } from './rules'
 import { changeTask, createTask, deleteTask, getTask } from './service'
 
@@ -57,9 +58,12 @@ export const taskRoutes = (ctx: AppContext, guard: AuthGuard) =>
     )
     .post(
       '',
-      async ({ principal, body, set }) => {
-        const task = await createTask(ctx, principal, body)
-        return created(set, `/api/v1/tasks/${task.id}`, withEtag(set, task))
+      async ({ principal, body, set, request }) => {
+        const respond = (task: Task) =>
+          created(set, `/api/v1/tasks/${task.id}`, withEtag(set, task))
+        return respond(
+          await createTask(ctx, principal, body, answerInTransaction(request, set, respond)),
+        )
       },
       {
         auth: true,

@@ -7,6 +7,7 @@ import { insertActivity } from '../activity/queries'
 import { removeTaskFiles } from '../attachments/storage'
 import { canOnProject } from '../authz/policy'
 import { authorizeProject } from '../authz/service'
+import type { AnswerInTransaction } from '../idempotency/middleware'
 import { insertNotifications } from '../notifications/queries'
 import type { CreateTask, Task, UpdateTask } from './model'
 import {
@@ -26,10 +27,10 @@ function notAllowed(role: string | null) {
   )
 }
 
-/** Strips the caller's role from a row before it is answered. */
+/** Strips the caller's role from a row before it is answered (in place: the row is ours). */
 function asTask(row: TaskWithRole | Task): Task {
-  const { member_role: _, ...task } = row as TaskWithRole
-  return task
+  delete (row as Partial<TaskWithRole>).member_role
+  return row
 }
 
 export async function getTask(ctx: AppContext, principal: Principal, id: string) {
@@ -45,7 +46,13 @@ async function requireAssignable(db: Executor, projectId: string, assigneeId: st
     throw invalid([{ path: '/assignee_id', message: 'must be a member of the task’s project' }])
 }
 
-export async function createTask(ctx: AppContext, principal: Principal, input: CreateTask) {
+/** `finish` (answerInTransaction) runs last in the transaction, storing the idempotent answer. */
+export async function createTask(
+  ctx: AppContext,
+  principal: Principal,
+  input: CreateTask,
+  finish?: AnswerInTransaction<Task>,
+) {
   await authorizeProject(ctx.sql, principal, input.project_id, 'task.write').catch((error) => {
     // The project is named in the body: a missing one is a field error, not a missing resource.
     if (error instanceof HttpProblem && error.status === 404)
@@ -83,6 +90,7 @@ export async function createTask(ctx: AppContext, principal: Principal, input: C
       event: 'task.created',
       data: { task, actor_id: principal.userId },
     })
+    await finish?.(tx, task)
     return task
   })
 }

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises'
 import { BlockList, isIP } from 'node:net'
+import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 
 // Loopback, private, link-local, carrier-grade NAT, multicast, reserved and documentation ranges.
 const blocked = new BlockList()
@@ -52,14 +53,39 @@ export function isPublicAddress(address: string): boolean {
   return !blocked.check(address, family === 4 ? 'ipv4' : 'ipv6')
 }
 
+/** Where a delivery goes: the URL as saved, and the checked addresses to connect to. */
+export type Destination = { url: URL; addresses: string[] }
+
 /**
- * Why this URL may not receive webhooks, or undefined when it may: `http(s)` only, no
- * credentials, and every address its host resolves to public (unless private ones are allowed).
+ * Resolves a webhook URL once: a problem when it may not receive webhooks (`http(s)` only, no
+ * credentials, and every address its host resolves to public unless private ones are allowed),
+ * else the addresses that were checked, which the delivery then connects to (see pinnedRequest).
  */
-export async function destinationProblem(
+export async function resolveDestination(
   raw: string,
   allowPrivate: boolean,
-): Promise<string | undefined> {
+): Promise<{ problem: string } | Destination> {
+  const url = parseDestination(raw)
+  if (typeof url === 'string') return { problem: url }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  let addresses: string[]
+  try {
+    addresses = isIP(host)
+      ? [host]
+      : (await lookup(host, { all: true, verbatim: true })).map((a) => a.address)
+  } catch {
+    return { problem: 'its host does not resolve' }
+  }
+  if (addresses.length === 0) return { problem: 'its host does not resolve' }
+  if (!allowPrivate && !addresses.every(isPublicAddress))
+    return {
+      problem: 'resolves to a loopback, private, link-local or otherwise non-public address',
+    }
+  return { url, addresses }
+}
+
+/** The URL, or why it cannot be a webhook destination whatever it resolves to. */
+function parseDestination(raw: string): URL | string {
   let url: URL
   try {
     url = new URL(raw)
@@ -68,17 +94,42 @@ export async function destinationProblem(
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an https or http URL'
   if (url.username || url.password) return 'must not carry credentials'
-  if (allowPrivate) return undefined
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
-  let addresses: string[]
-  try {
-    addresses = isIP(host)
-      ? [host]
-      : (await lookup(host, { all: true, verbatim: true })).map((a) => a.address)
-  } catch {
-    return 'its host does not resolve'
+  return url
+}
+
+/**
+ * Why this URL may not receive webhooks, or undefined when it may (checked at create). With
+ * private destinations allowed (tests, closed networks) the host is not looked up here.
+ */
+export async function destinationProblem(
+  raw: string,
+  allowPrivate: boolean,
+): Promise<string | undefined> {
+  if (allowPrivate) {
+    const url = parseDestination(raw)
+    return typeof url === 'string' ? url : undefined
   }
-  if (addresses.length === 0 || !addresses.every(isPublicAddress))
-    return 'resolves to a loopback, private, link-local or otherwise non-public address'
-  return undefined
+  const target = await resolveDestination(raw, false)
+  return 'problem' in target ? target.problem : undefined
+}
+
+/**
+ * The request that reaches the checked address and nothing else (no second DNS lookup, so a
+ * name that changes between the check and the connection cannot point it elsewhere): the URL
+ * with its host replaced by the address, the `Host` header the receiver expects, and for https
+ * the name for SNI and the certificate check (the certificate must be valid for the name).
+ */
+export function pinnedRequest(url: URL, address: string) {
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  const pinned = new URL(url.href)
+  pinned.hostname = isIP(address) === 6 ? `[${address}]` : address
+  const tls =
+    url.protocol === 'https:' && !isIP(hostname)
+      ? {
+          serverName: hostname,
+          checkServerIdentity: (_: string, cert: PeerCertificate) =>
+            checkServerIdentity(hostname, cert),
+        }
+      : undefined
+  return { url: pinned.href, host: url.host, tls }
 }

@@ -49,7 +49,10 @@ export const WebhookModel = {
     {
       id: Uuid,
       event_id: t.Nullable(t.String({ description: 'The event id; null for a ping' })),
-      message_id: t.String({ description: 'The `webhook-id` header of every attempt' }),
+      message_id: t.String({
+        description:
+          'The `webhook-id` header of every attempt: the event id (as in `event_id`), or `ping_<uuid>` for a ping; redeliveries keep it',
+      }),
       event: t.String(),
       status: t.Union([
         t.Literal('pending'),

@@ -87,7 +87,10 @@ export async function replaceSecret(
 
 /**
  * The outbox: one delivery per active webhook of the project that wants this event, written in
- * the caller's transaction (so it exists if and only if the change commits).
+ * the caller's transaction (so it exists if and only if the change commits). Its `webhook-id` is
+ * the event id, as a string (the contract's "event id, stable across retries"); a ping's is
+ * `ping_<uuid>`, which no event id can equal. Rows written before kept their `evt_<id>`: each
+ * delivery stores its own, so a retry never changes it.
  */
 export async function insertEventDeliveries(
   db: Executor,
@@ -95,7 +98,7 @@ export async function insertEventDeliveries(
 ) {
   await db`
     insert into webhook_deliveries (webhook_id, event_id, message_id, event, payload)
-    select w.id, ${event.id}, ${`evt_${event.id}`}, ${event.event}, ${event.payload}
+    select w.id, ${event.id}, ${String(event.id)}, ${event.event}, ${event.payload}
     from webhooks w
     where w.project_id = ${event.project_id}
       and w.active

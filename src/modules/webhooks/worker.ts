@@ -3,7 +3,7 @@ import type { AppContext } from '../../context'
 import { describeError } from '../../logger'
 import { announceNotifications } from '../../realtime/events'
 import { insertNotifications } from '../notifications/queries'
-import { destinationProblem } from './destination'
+import { type Destination, pinnedRequest, resolveDestination } from './destination'
 import {
   type AttemptOutcome,
   claimDueDeliveries,
@@ -13,7 +13,6 @@ import {
 } from './queries'
 import { sign } from './service'
 
-const TIMEOUT_MS = 10_000
 // A claimed delivery is free again after this, should its worker die mid-attempt.
 const LEASE_SECONDS = 60
 const BATCH = 10
@@ -96,7 +95,10 @@ async function deliver(ctx: AppContext, delivery: DueDelivery) {
   }
 }
 
-/** One POST: 10 s at most, redirects not followed, only a short excerpt of the answer kept. */
+/**
+ * One POST: WEBHOOK_TIMEOUT_MS (10 s) at most, redirects not followed, only a short excerpt of the
+ * answer kept, sent to the address the destination check approved (DNS is not asked again).
+ */
 async function attempt(ctx: AppContext, delivery: DueDelivery): Promise<AttemptOutcome> {
   const started = performance.now()
   const elapsed = () => Math.round(performance.now() - started)
@@ -107,27 +109,26 @@ async function attempt(ctx: AppContext, delivery: DueDelivery): Promise<AttemptO
     error: error.slice(0, 300),
     excerpt: null,
   })
-  // The host is resolved again now: DNS may have changed since the webhook was saved.
-  const problem = await destinationProblem(delivery.url, ctx.config.webhooks.allowPrivate)
-  if (problem) return failed(`destination refused: ${problem}`)
+  // The host is resolved again now: DNS may have changed since the webhook was saved. The
+  // connection then goes to the address checked here, not to a second lookup's answer.
+  const target = await resolveDestination(delivery.url, ctx.config.webhooks.allowPrivate)
+  if ('problem' in target) return failed(`destination refused: ${target.problem}`)
+  const timeoutMs = ctx.config.webhooks.timeoutMs
+  const signal = AbortSignal.timeout(timeoutMs)
   const timestamp = Math.floor(Date.now() / 1000)
+  const headers = {
+    'content-type': 'application/json',
+    'user-agent': 'taskapi-webhooks',
+    'webhook-id': delivery.message_id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': sign(delivery.secret, delivery.message_id, timestamp, delivery.payload),
+  }
   try {
-    const response = await fetch(delivery.url, {
+    const response = await postToFirstReachable(target, {
       method: 'POST',
       redirect: 'manual',
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'taskapi-webhooks',
-        'webhook-id': delivery.message_id,
-        'webhook-timestamp': String(timestamp),
-        'webhook-signature': sign(
-          delivery.secret,
-          delivery.message_id,
-          timestamp,
-          delivery.payload,
-        ),
-      },
+      signal,
+      headers,
       body: delivery.payload,
     })
     const excerpt = await readExcerpt(response)
@@ -142,8 +143,36 @@ async function attempt(ctx: AppContext, delivery: DueDelivery): Promise<AttemptO
   } catch (error) {
     const name = (error as Error).name
     return failed(
-      name === 'TimeoutError' ? 'timed out after 10 s' : String((error as Error).message),
+      name === 'TimeoutError'
+        ? `timed out after ${timeoutMs} ms`
+        : String((error as Error).message),
     )
+  }
+}
+
+// Errors that mean "nothing listens at this address": the next checked address is tried.
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ConnectionRefused'])
+
+/**
+ * Posts to the checked addresses in turn (as a client falls back from IPv6 to IPv4), each
+ * pinned: the URL's host replaced by the address, the Host header and TLS name kept.
+ */
+async function postToFirstReachable(
+  target: Destination,
+  init: RequestInit & { headers: Record<string, string> },
+): Promise<Response> {
+  for (let i = 0; ; i += 1) {
+    const pinned = pinnedRequest(target.url, target.addresses[i] as string)
+    try {
+      return await fetch(pinned.url, {
+        ...init,
+        headers: { ...init.headers, host: pinned.host },
+        ...(pinned.tls ? { tls: pinned.tls } : {}),
+      })
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? ''
+      if (i + 1 >= target.addresses.length || !UNREACHABLE.has(code)) throw error
+    }
   }
 }
 

@@ -4,7 +4,8 @@ import { created, noContent } from '../../../http'
 import { NoContent, problems } from '../../../shared/docs'
 import { IdParams } from '../../../shared/model'
 import type { AuthGuard } from '../../auth/guard'
-import { MemberList, MemberModel } from './model'
+import { answerInTransaction } from '../../idempotency/middleware'
+import { type Member, MemberList, MemberModel } from './model'
 import { addMember, changeMemberRole, listMembers, removeMember } from './service'
 
 // A fresh object per route: Elysia writes resolved hooks into the options it is given.
@@ -36,10 +37,19 @@ export const memberRoutes = (ctx: AppContext, guard: AuthGuard) =>
     })
     .post(
       '',
-      ({ principal, params, body, set }) =>
-        addMember(ctx, principal, params.id, body).then((m) =>
-          created(set, `/api/v1/projects/${params.id}/members/${m.user_id}`, m),
-        ),
+      async ({ principal, params, body, set, request }) => {
+        const respond = (m: Member) =>
+          created(set, `/api/v1/projects/${params.id}/members/${m.user_id}`, m)
+        return respond(
+          await addMember(
+            ctx,
+            principal,
+            params.id,
+            body,
+            answerInTransaction(request, set, respond),
+          ),
+        )
+      },
       {
         auth: true,
         params: IdParams,

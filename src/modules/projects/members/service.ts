@@ -7,6 +7,7 @@ import { insertActivity } from '../../activity/queries'
 import { canManageMember, isAdmin, type ProjectRole } from '../../authz/policy'
 import { selectProjectAccess } from '../../authz/queries'
 import { authorizeProject } from '../../authz/service'
+import type { AnswerInTransaction } from '../../idempotency/middleware'
 import { insertNotifications } from '../../notifications/queries'
 import type { Member } from './model'
 import {
@@ -42,12 +43,16 @@ export async function listMembers(
   )
 }
 
-/** Adds an active user (not as owner: see changeMemberRole) and notifies them. */
+/**
+ * Adds an active user (not as owner: see changeMemberRole) and notifies them; `finish`
+ * (answerInTransaction) runs last in the transaction, storing the idempotent answer.
+ */
 export async function addMember(
   ctx: AppContext,
   principal: Principal,
   projectId: string,
   input: { user_id: string; role?: ProjectRole },
+  finish?: AnswerInTransaction<Member>,
 ) {
   const role = input.role ?? 'member'
   if (role === 'owner')
@@ -89,6 +94,7 @@ export async function addMember(
       event: 'member.added',
       data: { member, actor_id: principal.userId },
     })
+    await finish?.(tx, member)
     return member
   })
 }
