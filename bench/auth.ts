@@ -1,5 +1,5 @@
 /**
- * `bun run bench`: load on the auth surface of a real server process, reported as ratios against
+ * `bun run bench:auth`: load on the auth surface of a real server process, reported as ratios against
  * GET /health measured in the same run (this machine is shared and noisy).
  *
  *   bun bench/auth.ts [--seconds=5] [--connections=16]

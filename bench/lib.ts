@@ -131,3 +131,47 @@ export async function benchDatabase(name: string, script: string) {
     },
   }
 }
+
+/** Resident memory now and its peak so far (VmRSS, VmHWM) of process `pid`, in MiB. */
+export function memoryMiB(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 }
+}
+
+/**
+ * Database `name` on the PostgreSQL server of DATABASE_URL that may outlive the run: created when
+ * it does not exist or when `fresh` (then dropped first), else the existing one (`created` says
+ * which); dropped only by `drop()`. `comment` is the database's comment, where a bench leaves a
+ * note about what it holds, written with `setComment`.
+ */
+export async function keptBenchDatabase(name: string, script: string, { fresh = false } = {}) {
+  const serverUrl = process.env.DATABASE_URL
+  if (!serverUrl) {
+    console.error(`${script} needs DATABASE_URL (a PostgreSQL server; it creates its own database)`)
+    process.exit(1)
+  }
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
+  if (fresh) await admin`drop database if exists ${admin(name)} with (force)`
+  const [found] = await admin<{ comment: string | null }[]>`
+    select shobj_description(oid, 'pg_database') as comment from pg_database where datname = ${name}
+  `
+  if (!found) await admin`create database ${admin(name)}`
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    created: !found,
+    comment: found?.comment ?? null,
+    async setComment(text: string) {
+      await admin.unsafe(`comment on database "${name}" is ${quoteLiteral(text)}`)
+    },
+    async drop() {
+      await admin`drop database if exists ${admin(name)} with (force)`
+    },
+    end: () => admin.end({ timeout: 5 }),
+  }
+}
+
+/** `text` as an SQL string literal (for statements that take no parameters, like COMMENT). */
+const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
