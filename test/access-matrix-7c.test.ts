@@ -21,7 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close()
   await rm(uploadDir, { recursive: true, force: true })
-})
+}, 60_000)
 
 type Caller = 'owner' | 'manager' | 'member' | 'viewer' | 'outsider' | 'admin' | 'anonymous'
 type Fixture = { taskId: string; commentId: string; attachmentId: string }

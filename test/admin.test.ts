@@ -13,7 +13,7 @@ beforeAll(async () => {
   admin = await registerUser(server)
   developer = await registerUser(server)
 }, 30_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 
 const api = (method: string, path: string, token?: string, body?: unknown) =>
   server.request(method, `/api/v1${path}`, { token, body })

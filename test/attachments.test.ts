@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close()
   await rm(uploadDir, { recursive: true, force: true })
-})
+}, 60_000)
 
 const attachmentsOf = (taskId: string) => `/api/v1/tasks/${taskId}/attachments`
 const newTask = () => createTask(server, team.project.id, team.owner)

@@ -18,8 +18,8 @@ import {
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 const login = (email: string, password: string) =>
   server.request('POST', '/api/v1/auth/login', { body: { email, password } })

@@ -16,8 +16,8 @@ const PROJECT = '00000000-0000-4000-8000-000000000000'
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 /** The permissions each global role has, read from the seeded tables (not restated here). */
 async function principalWithRole(role: string): Promise<Principal> {

@@ -9,7 +9,7 @@ beforeAll(async () => {
   server = await startServer()
   team = await createTeam(server)
 }, 60_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 
 const commentsOf = (taskId: string) => `/api/v1/tasks/${taskId}/comments`
 const post = (taskId: string, who: Person | undefined, body: unknown) =>

@@ -7,7 +7,7 @@ import { startEmbeddedPostgres } from '../src/embedded'
 const folders: string[] = []
 afterAll(async () => {
   for (const folder of folders) await rm(folder, { recursive: true, force: true })
-})
+}, 60_000)
 
 type StreamOps = { fsync?: (stream: unknown) => number }
 const streamOps = (pglite: { Module: { NODEFS: unknown } }) =>

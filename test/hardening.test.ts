@@ -8,8 +8,8 @@ import { expectProblemShape, registerUser, startServer, type TestServer } from '
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 const nestedObject = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`
 const nestedArray = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`

@@ -5,8 +5,8 @@ import { startServer, type TestServer } from './helpers'
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 type Operation = {
   summary?: string

@@ -15,8 +15,8 @@ beforeAll(async () => {
     { MAX_JSON_BODY_BYTES: '4096', MAX_BODY_BYTES: '65536' },
     captured.logger,
   )
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 const PROBLEM_KEYS = ['detail', 'request_id', 'status', 'title', 'type']
 

@@ -13,7 +13,7 @@ function capture() {
 afterEach(() => {
   process.stdout.write = originals.stdout
   process.stderr.write = originals.stderr
-})
+}, 60_000)
 const lines = (chunks: string[]) => chunks.map((c) => JSON.parse(c))
 
 describe('createLogger', () => {

@@ -19,7 +19,7 @@ beforeAll(async () => {
     Array.from({ length: 5 }, () => registerUser(server)),
   )) as [User, User, User, User, User]
 }, 30_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 
 const api = (method: string, path: string, token?: string, body?: unknown) =>
   server.request(method, `/api/v1${path}`, { token, body })

@@ -17,11 +17,11 @@ beforeAll(async () => {
     hostname: '127.0.0.1',
     port: 0,
   })
-})
+}, 60_000)
 afterAll(async () => {
   metrics.stop(true)
   await server.close()
-})
+}, 60_000)
 
 const scrape = async () => {
   const res = await fetch(`http://127.0.0.1:${metrics.port}/metrics`)

@@ -12,11 +12,11 @@ beforeAll(async () => {
   alice = await registerUser(server)
   bob = await registerUser(server)
 }, 60_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 // Two accounts serve every test (registering is slow: argon2id); each test starts with none.
 beforeEach(async () => {
   await server.db.sql`delete from notifications`
-})
+}, 60_000)
 
 /** Stores `count` notifications for the user, one after another (so their order is known). */
 async function notify(user: Person, count: number, title = 'Note') {

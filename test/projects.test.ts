@@ -27,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close()
   await rm(dataDir, { recursive: true, force: true })
-})
+}, 60_000)
 
 const api = (method: string, path: string, token?: string, body?: unknown) =>
   server.request(method, `/api/v1${path}`, { token, body })

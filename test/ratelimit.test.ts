@@ -20,8 +20,8 @@ describe('rate limits per user and per address', () => {
   let server: TestServer
   beforeAll(async () => {
     server = await startServer({ RATE_LIMIT_REQUESTS: '3', RATE_LIMIT_WINDOW_S: '60' })
-  })
-  afterAll(() => server.close())
+  }, 60_000)
+  afterAll(() => server.close(), 60_000)
 
   it('the fourth request of a user in the window gets 429 with Retry-After and the headers', async () => {
     const user = await registerUser(server)
@@ -93,8 +93,8 @@ describe('behind a trusted proxy', () => {
       RATE_LIMIT_REQUESTS: '2',
       RATE_LIMIT_AUTH_REQUESTS: '2',
     })
-  })
-  afterAll(() => server.close())
+  }, 60_000)
+  afterAll(() => server.close(), 60_000)
 
   it('the address is the entry the proxy appended; entries before it are the client’s claim', async () => {
     const statuses: number[] = []

@@ -6,8 +6,8 @@ import { registerUser, startServer, type TestServer } from './helpers'
 let server: TestServer
 beforeAll(async () => {
   server = await startServer({ COMPRESSION_MIN_BYTES: '1024' })
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 describe('conditional GET', () => {
   it('a task answers 304 to its ETag, and 200 with a new ETag once it changed', async () => {

@@ -6,7 +6,7 @@ const captured = captureLogger()
 beforeAll(async () => {
   server = await startServer({ MAX_JSON_BODY_BYTES: '4096' }, captured.logger)
 }, 60_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 
 /** Every request log line with this request id, once the first one has appeared. */
 async function requestLines(id: string | null) {

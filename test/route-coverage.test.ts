@@ -4,8 +4,8 @@ import { expectProblemShape, startServer, type TestServer } from './helpers'
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 /**
  * Where each route's authorization is tested. A route that no entry claims fails here, so a

@@ -5,8 +5,8 @@ describe('security and cache headers', () => {
   let server: TestServer
   beforeAll(async () => {
     server = await startServer()
-  })
-  afterAll(() => server.close())
+  }, 60_000)
+  afterAll(() => server.close(), 60_000)
 
   const expectBasics = (headers: Headers) => {
     expect(headers.get('x-content-type-options')).toBe('nosniff')
@@ -71,8 +71,8 @@ describe('DOCS_ENABLED=false', () => {
   let server: TestServer
   beforeAll(async () => {
     server = await startServer({ DOCS_ENABLED: 'false' })
-  })
-  afterAll(() => server.close())
+  }, 60_000)
+  afterAll(() => server.close(), 60_000)
 
   it('serves no page, document or asset under /docs', async () => {
     for (const path of ['/docs', '/docs/json', '/docs/asyncapi.json', '/docs/assets/init.js']) {

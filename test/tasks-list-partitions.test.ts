@@ -47,7 +47,7 @@ beforeAll(async () => {
     from generate_series(1, 450) as i
   `
 }, 60_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 
 const SORT_SQL: Record<string, string> = {
   created_at: 't.created_at',

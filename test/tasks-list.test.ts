@@ -28,7 +28,7 @@ beforeAll(async () => {
     priority: 'urgent',
   })
 }, 60_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 
 async function post(by: User, body: Record<string, unknown>): Promise<Task> {
   const res = await server.request('POST', '/api/v1/tasks', { token: by.access, body })
@@ -297,7 +297,7 @@ describe('GET /tasks pagination', () => {
       const fromOriginal = seen.filter((id) => original.has(id))
       expect(fromOriginal).toHaveLength(250)
       expect(new Set(fromOriginal).size).toBe(250)
-      expect(new Set(seen).size).toBe(seen.length)
+      expect(new Set(seen).size).toBe(seen.length), 60_000
     }, 60_000)
 
   it('refuses a cursor made for another sort', async () => {

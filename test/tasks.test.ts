@@ -33,7 +33,7 @@ beforeAll(async () => {
     [viewer, 'viewer'],
   ])
 }, 60_000)
-afterAll(() => server.close())
+afterAll(() => server.close(), 30_000)
 
 const api = (method: string, path: string, token?: string, body?: unknown, headers = {}) =>
   server.request(method, `/api/v1${path}`, { token, body, headers })

@@ -4,8 +4,8 @@ import { expectProblemShape, registerUser, startServer, type TestServer } from '
 let server: TestServer
 beforeAll(async () => {
   server = await startServer()
-})
-afterAll(() => server.close())
+}, 60_000)
+afterAll(() => server.close(), 30_000)
 
 const me = (token: string) => server.request('GET', '/api/v1/users/me', { token })
 
