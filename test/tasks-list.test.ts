@@ -297,7 +297,7 @@ describe('GET /tasks pagination', () => {
       const fromOriginal = seen.filter((id) => original.has(id))
       expect(fromOriginal).toHaveLength(250)
       expect(new Set(fromOriginal).size).toBe(250)
-      expect(new Set(seen).size).toBe(seen.length), 60_000
+      expect(new Set(seen).size).toBe(seen.length)
     }, 60_000)
 
   it('refuses a cursor made for another sort', async () => {
