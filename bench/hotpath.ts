@@ -185,20 +185,17 @@ async function main() {
       bareInsert.stdout as ReadableStream<Uint8Array>,
       /bare listening on (\d+)/,
     )
-    const variants: [string, Record<string, string>, string?][] = [
-      ['app, rate limit off', { RATE_LIMIT_REQUESTS: '0' }],
-      ['app, rate limit on (never reached)', { RATE_LIMIT_REQUESTS: '10000000' }],
-      ['app, default rate limit (600/min)', {}],
-    ]
-    if (otherRoot)
-      variants.push(
-        ['--compare app, rate limit off', { RATE_LIMIT_REQUESTS: '0' }, otherRoot],
-        [
-          '--compare app, rate limit on (never reached)',
-          { RATE_LIMIT_REQUESTS: '10000000' },
-          otherRoot,
-        ],
-      )
+    // With --compare, each run of the other checkout comes right after the same run of this one:
+    // on a shared machine, before and after then meet the same neighbours.
+    const variants: [string, Record<string, string>, string?][] = []
+    for (const [label, env] of [
+      ['rate limit off', { RATE_LIMIT_REQUESTS: '0' }],
+      ['rate limit on (never reached)', { RATE_LIMIT_REQUESTS: '10000000' }],
+    ] as const) {
+      variants.push([`app, ${label}`, env])
+      if (otherRoot) variants.push([`--compare app, ${label}`, env, otherRoot])
+    }
+    variants.push(['app, default rate limit (600/min)', {}])
     let idleRss: { start: number; peak: number; after: number[] } | undefined
     // Warm both bare servers (JIT, pool) before they are measured.
     await wrk('warm', `${bareBase}/`, bareGetScript)
@@ -231,6 +228,7 @@ async function main() {
         const run = await wrk(`POST /tasks, ${label}`, `${app.base}/api/v1/tasks`, postScript, pid)
         results.push({ ...run, bare })
       }
+      // This checkout's first app: its RSS a while after the load.
       if (index === 0 && IDLE > 0) {
         const peak = Math.max(...results.map((r) => (r.name.includes(label) ? (r.rss ?? 0) : 0)))
         const after: number[] = []

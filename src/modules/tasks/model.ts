@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { PageQuery, Timestamp, Uuid } from '../../shared/model'
 
@@ -46,6 +47,10 @@ const Tags = t.Array(t.String({ minLength: 1, maxLength: 50 }), {
   maxItems: 20,
   description: 'At most 20 tags of 1 to 50 characters',
 })
+// Answers use TypeBox's plain integer: Elysia's t.Integer accepts a numeric string too (for query
+// strings) and is a Transform, so every answer holding one would go through TypeBox's slow encode.
+const Int = Type.Integer
+
 const DueDate = t.String({ format: 'date-time', description: 'RFC 3339 timestamp' })
 
 export const TaskModel = {
@@ -66,10 +71,10 @@ export const TaskModel = {
       completed_at: t.Nullable(
         t.String({ format: 'date-time', description: 'Set when the status becomes `done`' }),
       ),
-      estimated_hours: t.Nullable(t.Integer()),
-      actual_hours: t.Nullable(t.Integer()),
+      estimated_hours: t.Nullable(Int()),
+      actual_hours: t.Nullable(Int()),
       tags: t.Array(t.String()),
-      version: t.Integer({ description: 'Bumped on every change; the ETag is `"<version>"`' }),
+      version: Int({ description: 'Bumped on every change; the ETag is `"<version>"`' }),
       created_at: Timestamp,
       updated_at: Timestamp,
     },
@@ -146,10 +151,10 @@ export const TaskModel = {
 }
 
 export const TaskPagination = t.Object({
-  page: t.Integer(),
-  limit: t.Integer(),
-  total: t.Nullable(t.Integer({ description: 'Null when paging by cursor' })),
-  pages: t.Nullable(t.Integer({ description: 'Null when paging by cursor' })),
+  page: Int(),
+  limit: Int(),
+  total: t.Nullable(Int({ description: 'Null when paging by cursor' })),
+  pages: t.Nullable(Int({ description: 'Null when paging by cursor' })),
   next_cursor: t.Nullable(t.String({ description: 'Null on the last page' })),
 })
 
