@@ -1,6 +1,5 @@
 import type { Executor } from '../db'
 import { queueEventDeliveries } from '../modules/webhooks/service'
-import { inOrder } from '../pipeline'
 import { insertEvent, lockProjectEvents, notify } from './queries'
 
 /** The event names of the WebSocket contract (`noun.verb`). */
@@ -44,19 +43,12 @@ export async function recordEvent(
   tx: Executor,
   event: { project_id: string; event: EventName; data: Record<string, unknown> },
 ) {
-  // The lock and the insert are sent together (one round trip), the lock first: PostgreSQL runs
-  // a connection's statements in the order they were sent.
-  const locked = lockProjectEvents(tx, event.project_id)
-  const inserted = insertEvent(tx, event)
-  await inOrder(locked, inserted)
-  const { id, at } = await inserted
+  await lockProjectEvents(tx, event.project_id)
+  const { id, at } = await insertEvent(tx, event)
   // The webhook outbox, in the same transaction: a delivery exists if and only if this commits.
-  // Sent with the announcement: one round trip.
+  await queueEventDeliveries(tx, { ...event, id, at })
   const reference: Signal = { k: 'e', id, p: event.project_id }
-  await inOrder(
-    queueEventDeliveries(tx, { ...event, id, at }),
-    notify(tx, fitted({ ...reference, e: event.event, d: event.data, at }, reference)),
-  )
+  await notify(tx, fitted({ ...reference, e: event.event, d: event.data, at }, reference))
   return { id, at }
 }
 

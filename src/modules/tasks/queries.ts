@@ -78,9 +78,6 @@ export async function isProjectMember(db: Executor, projectId: string, userId: s
 }
 
 export type NewTask = {
-  /** Made by the caller (UUID v7, as the column's default makes them), so that statements about the
-   * task can be sent beside its insert rather than after it. */
-  id: string
   title: string
   description: string | null
   project_id: string
@@ -97,11 +94,11 @@ export async function insertTask(db: Executor, task: NewTask) {
   const [row] = await db<Task[]>`
     with t as (
       insert into tasks (
-        id, title, description, project_id, assignee_id, created_by, status, priority, due_date,
+        title, description, project_id, assignee_id, created_by, status, priority, due_date,
         estimated_hours, tags, completed_at
       )
       values (
-        ${task.id}, ${task.title}, ${task.description}, ${task.project_id}, ${task.assignee_id},
+        ${task.title}, ${task.description}, ${task.project_id}, ${task.assignee_id},
         ${task.created_by}, ${task.status}, ${task.priority}, ${task.due_date},
         ${task.estimated_hours}, ${task.tags}::text[],
         case when ${task.status}::text = 'done' then now() end

@@ -1,6 +1,5 @@
 import type { AppContext, Principal } from '../../context'
 import type { Executor } from '../../db'
-import { inOrder } from '../../pipeline'
 import { forbidden, HttpProblem, invalid, notFound } from '../../problems'
 import { announceNotifications, recordEvent } from '../../realtime/events'
 import { changedFields } from '../activity/changes'
@@ -60,35 +59,28 @@ export async function createTask(
       throw invalid([{ path: '/project_id', message: 'no such project' }])
     throw error
   })
-  const id = Bun.randomUUIDv7()
   return ctx.sql.begin(async (tx) => {
     await requireAssignable(tx, input.project_id, input.assignee_id ?? null)
-    // The task and its activity entry are sent together (postgres.js pipelines the queries of one
-    // connection): one round trip. The task's own error, if any, is the one answered (the entry
-    // then fails only because the transaction is aborted).
-    const task = await inOrder(
-      insertTask(tx, {
-        id,
-        title: input.title,
-        description: input.description ?? null,
-        project_id: input.project_id,
-        assignee_id: input.assignee_id ?? null,
-        created_by: principal.userId,
-        status: input.status ?? 'todo',
-        priority: input.priority ?? 'medium',
-        due_date: normalizeTime(input.due_date),
-        estimated_hours: input.estimated_hours ?? null,
-        tags: uniqueTags(input.tags ?? []),
-      }),
-      insertActivity(tx, {
-        user_id: principal.userId,
-        project_id: input.project_id,
-        action: 'task.created',
-        entity_type: 'task',
-        entity_id: id,
-        details: { title: input.title },
-      }),
-    )
+    const task = await insertTask(tx, {
+      title: input.title,
+      description: input.description ?? null,
+      project_id: input.project_id,
+      assignee_id: input.assignee_id ?? null,
+      created_by: principal.userId,
+      status: input.status ?? 'todo',
+      priority: input.priority ?? 'medium',
+      due_date: normalizeTime(input.due_date),
+      estimated_hours: input.estimated_hours ?? null,
+      tags: uniqueTags(input.tags ?? []),
+    })
+    await insertActivity(tx, {
+      user_id: principal.userId,
+      project_id: task.project_id,
+      action: 'task.created',
+      entity_type: 'task',
+      entity_id: task.id,
+      details: { title: task.title },
+    })
     await announceNotifications(
       tx,
       await insertNotifications(tx, notificationsFor(principal.userId, undefined, task)),
