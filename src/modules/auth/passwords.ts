@@ -3,7 +3,12 @@ import { busy } from '../../problems'
 // Pinned so that a Bun upgrade cannot change them silently: OWASP's argon2id configuration
 // (m = 19 MiB, t = 2, p = 1). Each running hash holds its memory, so with 64 MiB (the earlier
 // setting) two sign-ins at once took the server's RSS past 200 MB.
-const PARAMS = { algorithm: 'argon2id', memoryCost: 19_456, timeCost: 2 } as const
+export const PASSWORD_HASH_PARAMS = {
+  algorithm: 'argon2id',
+  memoryCost: 19_456,
+  timeCost: 2,
+} as const
+const PARAMS = PASSWORD_HASH_PARAMS
 const PHC_COSTS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=\d+\$/
 
 /** A hash weaker than PARAMS (or not argon2id) is replaced at the next sign-in; a stronger one is kept. */
