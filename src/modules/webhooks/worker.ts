@@ -67,7 +67,8 @@ async function deliver(ctx: AppContext, delivery: DueDelivery) {
           status: 'retrying' as const,
           delayMs: retryDelayMs(ctx.config.webhooks.retryBaseMs, delivery.attempts),
         }
-  const hook = await recordAttempt(ctx.sql, delivery, outcome, next)
+  // One transaction: a reader never sees the attempt without the delivery's new state.
+  const hook = await ctx.sql.begin((tx) => recordAttempt(tx, delivery, outcome, next))
   if (hook?.active && hook.failures_in_a_row >= DEACTIVATE_AFTER) {
     // Deactivated and its project's owner told, in one transaction.
     const stopped = await ctx.sql.begin(async (tx) => {
