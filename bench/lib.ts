@@ -175,3 +175,26 @@ export async function keptBenchDatabase(name: string, script: string, { fresh = 
 
 /** `text` as an SQL string literal (for statements that take no parameters, like COMMENT). */
 const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
+
+/**
+ * The environment a bench runs the app with: on loopback at `port`, on `databaseUrl`, request
+ * logging off (warn), no metrics listener, no per-instance rate limits (the load comes from a few
+ * users at one address), and a throwaway JWT secret. `extra` adds or overrides settings.
+ */
+export function appBenchEnv(
+  port: number | undefined,
+  databaseUrl: string,
+  extra: Record<string, string> = {},
+) {
+  return {
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    METRICS_PORT: '0',
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_REQUESTS: '0',
+    RATE_LIMIT_AUTH_REQUESTS: '0',
+    JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
+    ...extra,
+  }
+}

@@ -25,7 +25,7 @@ import {
   type TaskFilter,
   type TaskOrder,
 } from '../src/modules/tasks/list-queries'
-import { arg, freePort, healthy, quantile } from './lib'
+import { appBenchEnv, arg, freePort, healthy, quantile } from './lib'
 import { type SeedResult, seedDataset } from './seed'
 
 const TASKS = arg('tasks', 1_000_000)
@@ -94,17 +94,7 @@ const [{ projects } = { projects: 0 }] = await sqlNow<{ projects: number }[]>`
 
 const port = freePort()
 const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')], {
-  env: {
-    ...process.env,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    METRICS_PORT: '0',
-    DATABASE_URL: url.toString(),
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_REQUESTS: '0',
-    RATE_LIMIT_AUTH_REQUESTS: '0',
-    JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
-  },
+  env: { ...process.env, ...appBenchEnv(port, url.toString()) },
   stdout: 'ignore',
   stderr: 'inherit',
 })

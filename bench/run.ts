@@ -38,7 +38,16 @@ import { join, resolve } from 'node:path'
 import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { migrate } from '../src/db'
-import { arg, freePort, healthy, keptBenchDatabase, listening, memoryMiB, quantile } from './lib'
+import {
+  appBenchEnv,
+  arg,
+  freePort,
+  healthy,
+  keptBenchDatabase,
+  listening,
+  memoryMiB,
+  quantile,
+} from './lib'
 import { type SeedResult, seedDataset } from './seed'
 
 const argv = process.argv.slice(2)
@@ -109,15 +118,11 @@ try {
   // --- the processes under test ---------------------------------------------------------------
   say(`starting the server (${BINARY ? `binary ${BINARY}` : 'bun src/index.ts'})`)
   const port = freePort()
-  const server = spawn('server', BINARY ? [resolve(BINARY)] : ['bun', join(ROOT, 'src/index.ts')], {
-    PORT: String(port),
-    DATABASE_URL: db.url,
-    DATABASE_POOL_MAX: '10',
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_REQUESTS: '0',
-    RATE_LIMIT_AUTH_REQUESTS: '0',
-    JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
-  })
+  const server = spawn(
+    'server',
+    BINARY ? [resolve(BINARY)] : ['bun', join(ROOT, 'src/index.ts')],
+    appBenchEnv(port, db.url, { DATABASE_POOL_MAX: '10' }),
+  )
   const base = `http://127.0.0.1:${port}`
   await healthy(base)
   const rssStarted = memoryMiB(server.pid).rss

@@ -21,7 +21,16 @@ import {
   type TaskFilter,
   type TaskOrder,
 } from '../src/modules/tasks/list-queries'
-import { arg, benchDatabase, freePort, healthy, listening, load as loadFor, register } from './lib'
+import {
+  appBenchEnv,
+  arg,
+  benchDatabase,
+  freePort,
+  healthy,
+  listening,
+  load as loadFor,
+  register,
+} from './lib'
 
 const TASKS = arg('tasks', 100_000)
 const SECONDS = arg('seconds', 5)
@@ -58,16 +67,10 @@ const processes: ReturnType<typeof Bun.spawn>[] = []
 try {
   // Request logging stays off (warn), as in the bare server: a free port is picked beforehand.
   const port = freePort()
-  spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')], {
-    PORT: String(port),
-    DATABASE_URL: benchDb.url,
-    DATABASE_POOL_MAX: '10',
-    LOG_LEVEL: 'warn',
-    // The load comes from one user at one address: no per-instance rate limits.
-    RATE_LIMIT_REQUESTS: '0',
-    RATE_LIMIT_AUTH_REQUESTS: '0',
-    JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
-  })
+  spawn(
+    ['bun', join(import.meta.dir, '..', 'src', 'index.ts')],
+    appBenchEnv(port, benchDb.url, { DATABASE_POOL_MAX: '10' }),
+  )
   const base = `http://127.0.0.1:${port}`
   await healthy(base)
   // The first account is the admin; the bench reads as an ordinary developer.

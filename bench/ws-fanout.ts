@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { arg, benchDatabase, freePort, healthy, register } from './lib'
+import { appBenchEnv, arg, benchDatabase, freePort, healthy, register } from './lib'
 
 const UPDATES = arg('updates', 100)
 const IDLE = arg('idle', 10_000)
@@ -25,15 +25,7 @@ const port = freePort()
 const server = Bun.spawn(['bun', join(import.meta.dir, '..', 'src', 'index.ts')], {
   env: {
     ...process.env,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    METRICS_PORT: '0',
-    DATABASE_URL: benchDb.url,
-    LOG_LEVEL: 'warn',
-    JWT_SECRET: crypto.randomUUID() + crypto.randomUUID(),
-    WS_MAX_SOCKETS_PER_USER: String(IDLE + 2_000),
-    RATE_LIMIT_REQUESTS: '0',
-    RATE_LIMIT_AUTH_REQUESTS: '0',
+    ...appBenchEnv(port, benchDb.url, { WS_MAX_SOCKETS_PER_USER: String(IDLE + 2_000) }),
   },
   stdout: 'inherit',
   stderr: 'inherit',
