@@ -13,9 +13,12 @@
  * and runs wrk against each: GET /api/v1/tasks/:id against the bare primary-key select
  * (bench/bare-select.ts), POST /api/v1/tasks against a bare single-row insert (this file with
  * `--bare-insert`), each app run right after a bare run of its kind, its ratios to that run. Prints req/s, p50, p99, non-2xx answers and the ratios, and the app's RSS at
- * its peak and IDLE seconds after the load. With `--profile=DIR` one more app (limiter on, not
+ * its peak and IDLE seconds after the load, and the CPU time per answered request of the server
+ * process and of all PostgreSQL processes (from /proc; on a 2-core machine both share the cores
+ * with wrk, so CPU per request is what bounds req/s). With `--profile=DIR` one more app (limiter on, not
  * reached; and one of the --compare checkout) runs GET /tasks/:id under `bun --cpu-prof`,
- * outside the table; the profiles land in DIR/this and DIR/compare (read them with
+ * outside the table (and POST /tasks likewise); the profiles land in DIR/this-get, DIR/this-post,
+ * DIR/compare-get and DIR/compare-post (read them with
  * bench/cpuprofile-top.ts). `--compare=CHECKOUT` also measures the app of
  * another checkout (its own node_modules installed), e.g. `git archive main` unpacked: before
  * and after a change in the same run. `--binary=PATH` runs this checkout's app as the compiled
@@ -27,7 +30,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { migrate } from '../src/db'
-import { arg, benchDatabase, freePort, healthy, listening, register, rssMiB } from './lib'
+import {
+  arg,
+  benchDatabase,
+  cpuSeconds,
+  freePort,
+  healthy,
+  listening,
+  postgresCpuSeconds,
+  register,
+  rssMiB,
+} from './lib'
 
 const INSERT = `insert into tasks (title, project_id, created_by) values ($1, $2, $3)
   returning id, title, description, project_id, assignee_id, created_by, status, priority,
@@ -65,6 +78,9 @@ type Result = {
   non2xx: number
   errors: number
   rss?: number
+  /** CPU microseconds per answered request: the server process, and all of PostgreSQL. */
+  serverCpu?: number
+  dbCpu?: number
   /** The bare run just before this one, which its ratios are to. */
   bare?: Result
 }
@@ -148,6 +164,8 @@ async function main() {
             peak = Math.max(peak, rssMiB(pid))
           }, 250)
         : undefined
+      const cpuBefore = pid ? cpuSeconds(pid) : 0
+      const dbBefore = postgresCpuSeconds()
       const proc = Bun.spawn(
         [
           'wrk',
@@ -165,7 +183,12 @@ async function main() {
       await proc.exited
       clearInterval(sampler)
       const result = parseWrk(name, out)
-      if (pid) result.rss = Math.max(peak, rssMiB(pid))
+      const answered = result.rps * SECONDS
+      if (pid) {
+        result.rss = Math.max(peak, rssMiB(pid))
+        result.serverCpu = ((cpuSeconds(pid) - cpuBefore) / answered) * 1e6
+      }
+      result.dbCpu = ((postgresCpuSeconds() - dbBefore) / answered) * 1e6
       return result
     }
 
@@ -244,27 +267,37 @@ async function main() {
       // Profiled apart: the profiler slows the server, so these runs are not in the table.
       const profiled: [string, string | undefined][] = [['this checkout', undefined]]
       if (otherRoot) profiled.push(['--compare checkout', otherRoot])
+      // [what, path, wrk script]: GET unless --only=post, POST unless --only=get.
+      const kinds: [string, string, string][] = []
+      if (only !== 'post') kinds.push(['GET /tasks/:id', '/api/v1/tasks/', getScript])
+      if (only !== 'get') kinds.push(['POST /tasks', '/api/v1/tasks', postScript])
       for (const [label, root] of profiled) {
-        const dir = join(profileDir, root ? 'compare' : 'this')
-        const app = await startApp({ RATE_LIMIT_REQUESTS: '10000000' }, dir, root)
-        await wrk('warm', `${app.base}/api/v1/tasks/`, getScript)
-        const run = await wrk('profiled', `${app.base}/api/v1/tasks/`, getScript)
-        await stop(app.child)
-        console.log(
-          `profiled GET /tasks/:id, ${label} (limiter on, not reached): ${run.rps.toFixed(0)} req/s; profile in ${dir}`,
-        )
+        for (const [kind, path, script] of kinds) {
+          const dir = join(
+            profileDir,
+            `${root ? 'compare' : 'this'}-${kind.split(' ')[0]?.toLowerCase()}`,
+          )
+          const app = await startApp({ RATE_LIMIT_REQUESTS: '10000000' }, dir, root)
+          const url = `${app.base}${path}`
+          await wrk('warm', url, script)
+          const run = await wrk('profiled', url, script)
+          await stop(app.child)
+          console.log(
+            `profiled ${kind}, ${label} (limiter on, not reached): ${run.rps.toFixed(0)} req/s; profile in ${dir}`,
+          )
+        }
       }
     }
     console.log(
       `\nwrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s, ${TASKS} tasks, PostgreSQL ${(await sql<{ v: string }[]>`select current_setting('server_version') as v`)[0]?.v}, Bun ${Bun.version}`,
     )
     console.log(
-      `${'scenario'.padEnd(52)} ${'req/s'.padStart(7)} ${'x bare'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99/bare'.padStart(8)} ${'non2xx'.padStart(7)} ${'RSS MiB'.padStart(7)}`,
+      `${'scenario'.padEnd(52)} ${'req/s'.padStart(7)} ${'x bare'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'p99/bare'.padStart(8)} ${'non2xx'.padStart(7)} ${'RSS MiB'.padStart(7)} ${'app µs/req'.padStart(10)} ${'db µs/req'.padStart(9)}`,
     )
     for (const r of results) {
       const bare = r.bare ?? r
       console.log(
-        `${r.name.padEnd(52)} ${r.rps.toFixed(0).padStart(7)} ${bare ? (r.rps / bare.rps).toFixed(3).padStart(6) : '     -'} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${bare ? (r.p99 / bare.p99).toFixed(2).padStart(8) : '       -'} ${String(r.non2xx + r.errors).padStart(7)} ${String(r.rss ?? '-').padStart(7)}`,
+        `${r.name.padEnd(52)} ${r.rps.toFixed(0).padStart(7)} ${bare ? (r.rps / bare.rps).toFixed(3).padStart(6) : '     -'} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${bare ? (r.p99 / bare.p99).toFixed(2).padStart(8) : '       -'} ${String(r.non2xx + r.errors).padStart(7)} ${String(r.rss ?? '-').padStart(7)} ${(r.serverCpu?.toFixed(0) ?? '-').padStart(10)} ${(r.dbCpu?.toFixed(0) ?? '-').padStart(9)}`,
       )
     }
     if (idleRss)

@@ -1,6 +1,6 @@
 // What the load scripts share: arguments, a free port, waiting for a server, a user, a timed
 // load loop, and the server's memory.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import postgres from 'postgres'
 
 /** `--name=value` from the command line as a number, or the fallback. */
@@ -107,6 +107,32 @@ export function rssMiB(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSeconds(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+
+/** CPU seconds used so far by every PostgreSQL process on this machine (server and backends). */
+export function postgresCpuSeconds() {
+  let total = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue
+      total += cpuSeconds(Number(entry))
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return total
+}
+
+// USER_HZ: 100 on every Linux this runs on (sysconf is not reachable from Bun without FFI).
+const CLOCK_TICKS = 100
 
 /**
  * A new database `name` on the PostgreSQL server of DATABASE_URL (the script stops when it is
