@@ -38,7 +38,9 @@ export class SignalListener {
   readonly origin = crypto.randomUUID()
   // Database time of the last event received (or of the start): where a catch-up begins.
   private lastAt: string | undefined
-  private chain: Promise<void> = Promise.resolve()
+  // Signals waiting to be handled, and whether a drain is handling them.
+  private readonly tasks: (() => Promise<void> | void)[] = []
+  private draining = false
   private listens = 0
   private unlisten?: () => Promise<void>
   private timer?: Timer
@@ -124,11 +126,31 @@ export class SignalListener {
     }
   }
 
-  /** Signals are handled one at a time, in arrival (commit) order, read-backs included. */
-  private enqueue(task: () => Promise<void> | void) {
-    this.chain = this.chain.then(task).catch((error: unknown) => {
-      this.ctx.log.error('realtime signal failed', describeError(error))
-    })
+  /**
+   * Signals are handled one at a time, in arrival (commit) order, read-backs included; a catch-up
+   * goes `first`. A drain starts on the next turn of the event loop, not at once: postgres.js
+   * hands over the NOTIFYs that came in with the answer to a new LISTEN before it tells us that
+   * the connection is back (`onListen`, a few microtasks later), and the catch-up it triggers
+   * must run before them, or their newer events would reach sockets before the older ones that
+   * committed while the connection was away.
+   */
+  private enqueue(task: () => Promise<void> | void, first = false) {
+    if (first) this.tasks.unshift(task)
+    else this.tasks.push(task)
+    if (this.draining) return
+    this.draining = true
+    setImmediate(() => void this.drain())
+  }
+
+  private async drain() {
+    for (let task = this.tasks.shift(); task; task = this.tasks.shift()) {
+      try {
+        await task()
+      } catch (error) {
+        this.ctx.log.error('realtime signal failed', describeError(error))
+      }
+    }
+    this.draining = false
   }
 
   private listening() {
@@ -136,7 +158,7 @@ export class SignalListener {
     // The first LISTEN starts from now; after a reconnect, whatever committed meanwhile is read.
     if (this.listens > 1) {
       this.ctx.log.warn('realtime listener reconnected; catching up', { since: this.lastAt })
-      this.enqueue(() => this.catchUp())
+      this.enqueue(() => this.catchUp(), true)
     }
   }
 
