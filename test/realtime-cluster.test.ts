@@ -7,7 +7,7 @@ import { createLogger } from '../src/logger'
 import { insertNotifications } from '../src/modules/notifications/queries'
 import { announceNotifications, recordEvent } from '../src/realtime/events'
 import { RealtimeHub } from '../src/realtime/hub'
-import { insertEvent, selectEventsAfter } from '../src/realtime/queries'
+import { selectEventsAfter } from '../src/realtime/queries'
 import { AnnouncingSessionCache } from '../src/realtime/session-cache'
 import { createProject } from './factories'
 import {
@@ -182,6 +182,15 @@ describe('ordering', () => {
         data: { n },
       })
 
+      // An event stored without the project's lock (what recordEvent adds).
+      const insertEvent = async (tx: postgres.TransactionSql, e: ReturnType<typeof event>) => {
+        const [row] = await tx<{ id: string }[]>`
+          insert into events (project_id, event, data)
+          values (${e.project_id}, ${e.event}, ${tx.json(e.data)})
+          returning id
+        `
+        return { id: Number(row?.id) }
+      }
       // Without the lock, the trap: A takes the lower id, B commits first with a higher one, and
       // a reader that has passed B's id never sees A's.
       let releaseRaw = () => {}
@@ -399,9 +408,10 @@ describe('a listener that cannot reconnect at once', () => {
         // The listener's reconnects fail while the database refuses connections (pools keep
         // the connections they have); an event commits meanwhile.
         await admin`alter database ${name} allow_connections false`
-        await db.sql`
+        // Through the admin connection: the hub's pool may need a new connection for it, refused.
+        await admin`
           select pg_terminate_backend(pid) from pg_stat_activity
-          where datname = current_database() and query ilike 'listen%'
+          where datname = ${row?.name as string} and query ilike 'listen%'
         `
         await Bun.sleep(1_000)
         const event = await server.db.sql.begin((tx) =>
