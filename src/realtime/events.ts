@@ -1,6 +1,5 @@
 import type { Executor } from '../db'
-import { queueEventDeliveries } from '../modules/webhooks/service'
-import { insertEvent, lockProjectEvents, notify } from './queries'
+import { insertAnnouncedEvent, MAX_NOTIFY_BYTES, notify } from './queries'
 
 /** The event names of the WebSocket contract (`noun.verb`). */
 export const EVENT_NAMES = [
@@ -15,9 +14,6 @@ export const EVENT_NAMES = [
   'project.updated',
 ] as const
 export type EventName = (typeof EVENT_NAMES)[number]
-
-// NOTIFY refuses payloads of 8000 bytes or more; larger ones travel as a reference, read back.
-const MAX_NOTIFY_BYTES = 7_900
 
 /** What travels on the NOTIFY channel; `d` is left out when it would not fit. */
 export type Signal =
@@ -35,21 +31,20 @@ function fitted(full: Signal, reference: Signal): string {
 
 /**
  * Stores a project event and announces it, inside the caller's transaction: the event exists,
- * and reaches listeners, if and only if the change commits. Call it last in the transaction:
- * the project's event lock it takes is held until the commit, so that the project's event ids
- * commit in the order they were handed out.
+ * its webhook deliveries are queued, and it reaches listeners, if and only if the change commits
+ * (one statement: insertAnnouncedEvent). Call it last in the transaction: the project's event lock
+ * it takes is held until the commit, so that the project's event ids commit in the order they
+ * were handed out.
  */
-export async function recordEvent(
+export function recordEvent(
   tx: Executor,
   event: { project_id: string; event: EventName; data: Record<string, unknown> },
 ) {
-  await lockProjectEvents(tx, event.project_id)
-  const { id, at } = await insertEvent(tx, event)
-  // The webhook outbox, in the same transaction: a delivery exists if and only if this commits.
-  await queueEventDeliveries(tx, { ...event, id, at })
-  const reference: Signal = { k: 'e', id, p: event.project_id }
-  await notify(tx, fitted({ ...reference, e: event.event, d: event.data, at }, reference))
-  return { id, at }
+  return insertAnnouncedEvent(tx, {
+    project_id: event.project_id,
+    event: event.event,
+    dataJson: JSON.stringify(event.data),
+  })
 }
 
 type StoredNotification = { id: string; user_id: string } & Record<string, unknown>

@@ -1,4 +1,3 @@
-import type postgres from 'postgres'
 import type { Executor } from '../db'
 
 /** The one NOTIFY channel of the process: events, notifications and session revocations. */
@@ -13,19 +12,72 @@ type RawEventRow = Omit<EventRow, 'id'> & { id: string }
 
 const toEvent = (row: RawEventRow): EventRow => ({ ...row, id: Number(row.id) })
 
-/** Holds the project's event lock until the transaction ends, so its event ids commit in order. */
-export async function lockProjectEvents(db: Executor, projectId: string) {
-  await db`select pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(${projectId}))`
-}
+// NOTIFY refuses payloads of 8000 bytes or more; larger ones travel as a reference, read back.
+export const MAX_NOTIFY_BYTES = 7_900
 
-export async function insertEvent(
+/**
+ * Records a project event in one statement, inside the caller's transaction:
+ * 1. takes the project's event lock (pg_advisory_xact_lock, held until the transaction ends, so
+ *    the project's event ids commit in the order they are handed out); the event's row is built
+ *    from the lock's row, so its id is drawn only once the lock is held;
+ * 2. inserts the event;
+ * 3. queues its webhook deliveries (the outbox: one row per active webhook of the project that
+ *    wants the event), payload `{"id","event","project_id","data","at"}`;
+ * 4. queues its NOTIFY (delivered to listeners if and only if the transaction commits):
+ *    `{"k":"e","id","p","e","d","at"}`, or `{"k":"e","id","p"}` when that would not fit.
+ * `dataJson` is the event's data as JSON text; the payloads are built by concatenation so that
+ * they carry exactly that text, and `at` as JavaScript's toISOString writes it (both truncate to
+ * milliseconds).
+ */
+export async function insertAnnouncedEvent(
   db: Executor,
-  event: { project_id: string; event: string; data: Record<string, unknown> },
+  event: { project_id: string; event: string; dataJson: string },
 ) {
   const [row] = await db<{ id: string; at: string }[]>`
-    insert into events (project_id, event, data)
-    values (${event.project_id}, ${event.event}, ${db.json(event.data as postgres.JSONValue)})
-    returning id, at
+    with input as (
+      select ${event.project_id}::uuid as project_id, ${event.event}::text as event,
+        ${event.dataJson}::text as data
+    ),
+    lock as (
+      select pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))
+      from input
+    ),
+    e as (
+      insert into events (project_id, event, data)
+      select input.project_id, input.event, input.data::jsonb
+      from input, lock
+      returning id, at, to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at_text
+    ),
+    delivery as (
+      insert into webhook_deliveries (webhook_id, event_id, message_id, event, payload)
+      select w.id, e.id, e.id::text, input.event,
+        '{"id":' || to_json(e.id::text)::text
+          || ',"event":' || to_json(input.event)::text
+          || ',"project_id":' || to_json(input.project_id::text)::text
+          || ',"data":' || input.data
+          || ',"at":' || to_json(e.at_text)::text || '}'
+      from input, e, webhooks w
+      where w.project_id = input.project_id
+        and w.active
+        and (input.event = any(w.events) or '*' = any(w.events))
+    ),
+    signal as (
+      select '{"k":"e","id":' || e.id || ',"p":' || to_json(input.project_id::text)::text
+          as reference,
+        ',"e":' || to_json(input.event)::text || ',"d":' || input.data
+          || ',"at":' || to_json(e.at_text)::text as rest
+      from input, e
+    ),
+    announced as (
+      select pg_notify(${CHANNEL}, case
+        when octet_length(reference) + octet_length(rest) + 1 <= ${MAX_NOTIFY_BYTES}
+          then reference || rest || '}'
+        else reference || '}'
+      end)
+      from signal
+    )
+    select e.id, e.at
+    from e, announced
   `
   if (!row) throw new Error('event insert returned nothing')
   return { id: Number(row.id), at: row.at }
