@@ -54,11 +54,25 @@ export function canOnProject(
   projectRole: ProjectRole | undefined,
   projectId: string,
 ): boolean {
-  if (!tokenAllowsProject(principal, projectId)) return false
-  if (isAdmin(principal)) return true
+  const allowed = projectRolesAllowed(principal, action, projectId)
+  return allowed === 'any' || (projectRole !== undefined && allowed.includes(projectRole))
+}
+
+/**
+ * The project roles with which the caller may do `action` in the project (canOnProject's rule
+ * before the role is known, for a statement that checks the role itself): 'any' for admins, even
+ * when they are not members; none when the caller lacks the permission or a token of theirs is
+ * limited to other projects.
+ */
+export function projectRolesAllowed(
+  principal: Principal,
+  action: ProjectAction,
+  projectId: string,
+): 'any' | readonly ProjectRole[] {
+  if (!tokenAllowsProject(principal, projectId)) return []
+  if (isAdmin(principal)) return 'any'
   const rule = PROJECT_RULES[action]
-  if (!hasPermission(principal, rule.permission) || projectRole === undefined) return false
-  return (rule.roles as readonly ProjectRole[]).includes(projectRole)
+  return hasPermission(principal, rule.permission) ? rule.roles : []
 }
 
 /** May a project's owner or manager demote or remove this member? Nobody but admins touches the owner. */

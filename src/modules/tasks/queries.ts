@@ -1,3 +1,4 @@
+import type postgres from 'postgres'
 import type { Executor } from '../../db'
 import type { ProjectRole } from '../authz/policy'
 import type { Task, TaskPriority, TaskStatus } from './model'
@@ -90,27 +91,78 @@ export type NewTask = {
   tags: string[]
 }
 
-export async function insertTask(db: Executor, task: NewTask) {
-  const [row] = await db<Task[]>`
-    with t as (
+/** What decides whether a task may be created, read in the statement that creates it. */
+export type CreateAccess = {
+  /** The caller's role in the project; null when not a member. */
+  member_role: ProjectRole | null
+  project_exists: boolean
+  /** No assignee, or one who is a member of the project. */
+  assignee_ok: boolean
+}
+
+/**
+ * Creates the task and its `task.created` activity entry in one statement, only if the project
+ * exists, the caller's role there is one of `roles` ('any': whatever it is, members or not), and
+ * the assignee (if any) is a member. Answers the task (null when nothing was created) and what
+ * was found, so that the caller can tell which condition failed. One round trip instead of
+ * four (membership, assignee, insert, activity): writes are bound by statements per request.
+ */
+export async function insertTaskIfAllowed(
+  db: Executor,
+  task: NewTask,
+  roles: 'any' | readonly ProjectRole[],
+) {
+  const [row] = await db<(CreateAccess & (Task | { [K in keyof Task]: null }))[]>`
+    with access as (
+      select true as found, pm.role
+      from projects p
+      left join project_members pm on pm.project_id = p.id and pm.user_id = ${task.created_by}
+      where p.id = ${task.project_id}
+    ),
+    assignee as (
+      select ${task.assignee_id}::uuid is null or exists (
+        select 1
+        from project_members
+        where project_id = ${task.project_id}
+          and user_id = ${task.assignee_id}::uuid
+      ) as ok
+    ),
+    t as (
       insert into tasks (
         title, description, project_id, assignee_id, created_by, status, priority, due_date,
         estimated_hours, tags, completed_at
       )
-      values (
-        ${task.title}, ${task.description}, ${task.project_id}, ${task.assignee_id},
+      select ${task.title}, ${task.description}, ${task.project_id}, ${task.assignee_id},
         ${task.created_by}, ${task.status}, ${task.priority}, ${task.due_date},
         ${task.estimated_hours}, ${task.tags}::text[],
         case when ${task.status}::text = 'done' then now() end
-      )
+      from access, assignee
+      where assignee.ok
+        and (${roles === 'any'}::boolean or access.role = any(${roles === 'any' ? [] : [...roles]}::text[]))
       returning ${returnedColumns(db)}
+    ),
+    activity as (
+      insert into activity_log (user_id, project_id, action, entity_type, entity_id, details)
+      select t.created_by, t.project_id, 'task.created', 'task', t.id,
+        jsonb_build_object('title', t.title)
+      from t
     )
-    select ${taskColumns(db)}
-    from t
-    ${taskJoins(db)}
+    select coalesce(access.found, false) as project_exists, access.role as member_role,
+      assignee.ok as assignee_ok, created.*
+    from assignee
+    left join access on true
+    left join (
+      select ${taskColumns(db)}
+      from t
+      ${taskJoins(db)}
+    ) created on true
   `
-  if (!row) throw new Error('task insert returned nothing')
-  return row
+  if (!row) throw new Error('task insert answered nothing')
+  const { project_exists, member_role, assignee_ok, ...created } = row
+  return {
+    access: { project_exists, member_role, assignee_ok },
+    task: created.id === null ? null : (created as Task),
+  }
 }
 
 export type TaskChanges = Partial<{
@@ -125,15 +177,20 @@ export type TaskChanges = Partial<{
   tags: string[]
 }>
 
+/** The activity entry of a change, written by the statement that makes it. */
+export type ChangeActivity = { user_id: string; action: string; details: Record<string, unknown> }
+
 /**
  * Applies `changes` only if the task is still at `version` (compare-and-swap: a concurrent writer
- * makes this match no row); bumps the version; keeps `completed_at` in step with the status.
+ * makes this match no row); bumps the version; keeps `completed_at` in step with the status; and,
+ * when it applied, records `activity` about the task in the same statement.
  */
 export async function updateTaskAtVersion(
   db: Executor,
   id: string,
   version: number,
   changes: TaskChanges,
+  activity: ChangeActivity,
 ) {
   const columns = (Object.keys(changes) as (keyof TaskChanges)[]).filter(
     (c) => changes[c] !== undefined,
@@ -155,6 +212,12 @@ export async function updateTaskAtVersion(
       where id = ${id}
         and version = ${version}
       returning ${returnedColumns(db)}
+    ),
+    activity as (
+      insert into activity_log (user_id, project_id, action, entity_type, entity_id, details)
+      select ${activity.user_id}, t.project_id, ${activity.action}, 'task', t.id,
+        ${db.json(activity.details as postgres.JSONValue)}
+      from t
     )
     select ${taskColumns(db)}
     from t

@@ -1,18 +1,19 @@
 import type { AppContext, Principal } from '../../context'
 import type { Executor } from '../../db'
-import { forbidden, HttpProblem, invalid, notFound } from '../../problems'
+import { forbidden, invalid, notFound } from '../../problems'
 import { announceNotifications, recordEvent } from '../../realtime/events'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { removeTaskFiles } from '../attachments/storage'
-import { canOnProject } from '../authz/policy'
-import { authorizeProject } from '../authz/service'
+import { canOnProject, projectRolesAllowed } from '../authz/policy'
+import { tokenAllowsProject } from '../authz/token-scopes'
 import type { AnswerInTransaction } from '../idempotency/middleware'
 import { insertNotifications } from '../notifications/queries'
 import type { CreateTask, Task, UpdateTask } from './model'
 import {
+  type CreateAccess,
   deleteTaskAtVersion,
-  insertTask,
+  insertTaskIfAllowed,
   isProjectMember,
   selectTaskWithRole,
   type TaskChanges,
@@ -46,41 +47,36 @@ async function requireAssignable(db: Executor, projectId: string, assigneeId: st
     throw invalid([{ path: '/assignee_id', message: 'must be a member of the task’s project' }])
 }
 
-/** `finish` (answerInTransaction) runs last in the transaction, storing the idempotent answer. */
+/**
+ * `finish` (answerInTransaction) runs last in the transaction, storing the idempotent answer.
+ * Four statements when nobody is notified: begin, the checked insert with its activity entry,
+ * the event (insertAnnouncedEvent), commit.
+ */
 export async function createTask(
   ctx: AppContext,
   principal: Principal,
   input: CreateTask,
   finish?: AnswerInTransaction<Task>,
 ) {
-  await authorizeProject(ctx.sql, principal, input.project_id, 'task.write').catch((error) => {
-    // The project is named in the body: a missing one is a field error, not a missing resource.
-    if (error instanceof HttpProblem && error.status === 404)
-      throw invalid([{ path: '/project_id', message: 'no such project' }])
-    throw error
-  })
+  const roles = projectRolesAllowed(principal, 'task.write', input.project_id)
   return ctx.sql.begin(async (tx) => {
-    await requireAssignable(tx, input.project_id, input.assignee_id ?? null)
-    const task = await insertTask(tx, {
-      title: input.title,
-      description: input.description ?? null,
-      project_id: input.project_id,
-      assignee_id: input.assignee_id ?? null,
-      created_by: principal.userId,
-      status: input.status ?? 'todo',
-      priority: input.priority ?? 'medium',
-      due_date: normalizeTime(input.due_date),
-      estimated_hours: input.estimated_hours ?? null,
-      tags: uniqueTags(input.tags ?? []),
-    })
-    await insertActivity(tx, {
-      user_id: principal.userId,
-      project_id: task.project_id,
-      action: 'task.created',
-      entity_type: 'task',
-      entity_id: task.id,
-      details: { title: task.title },
-    })
+    const { access, task } = await insertTaskIfAllowed(
+      tx,
+      {
+        title: input.title,
+        description: input.description ?? null,
+        project_id: input.project_id,
+        assignee_id: input.assignee_id ?? null,
+        created_by: principal.userId,
+        status: input.status ?? 'todo',
+        priority: input.priority ?? 'medium',
+        due_date: normalizeTime(input.due_date),
+        estimated_hours: input.estimated_hours ?? null,
+        tags: uniqueTags(input.tags ?? []),
+      },
+      roles,
+    )
+    if (!task) throw createRefused(principal, input.project_id, access)
     await announceNotifications(
       tx,
       await insertNotifications(tx, notificationsFor(principal.userId, undefined, task)),
@@ -93,6 +89,26 @@ export async function createTask(
     await finish?.(tx, task)
     return task
   })
+}
+
+/**
+ * Why a create was refused, in the order the checks are documented: the project named in the
+ * body (a field error, not a missing resource), the token's projects, the caller's role, the
+ * assignee.
+ */
+function createRefused(principal: Principal, projectId: string, access: CreateAccess) {
+  if (!access.project_exists) return invalid([{ path: '/project_id', message: 'no such project' }])
+  if (!tokenAllowsProject(principal, projectId))
+    return forbidden('This token is not allowed in this project')
+  if (!canOnProject(principal, 'task.write', access.member_role ?? undefined, projectId))
+    return forbidden(
+      access.member_role
+        ? 'Your project role does not allow this'
+        : 'You are not a member of this project',
+    )
+  if (!access.assignee_ok)
+    return invalid([{ path: '/assignee_id', message: 'must be a member of the task’s project' }])
+  return new Error('task insert refused for no known reason')
 }
 
 const normalizeTime = (value: string | null | undefined) =>
@@ -160,17 +176,13 @@ export async function changeTask(
     ) as TaskChanges
     if (diff.assignee_id)
       await requireAssignable(tx, before.project_id, changes.assignee_id ?? null)
-    const after = await updateTaskAtVersion(tx, id, before.version, changes)
-    // Only a concurrent writer can have moved the version: the If-Match read is stale.
-    if (!after) throw preconditionFailed()
-    await insertActivity(tx, {
+    const after = await updateTaskAtVersion(tx, id, before.version, changes, {
       user_id: principal.userId,
-      project_id: after.project_id,
       action,
-      entity_type: 'task',
-      entity_id: after.id,
       details: diff,
     })
+    // Only a concurrent writer can have moved the version: the If-Match read is stale.
+    if (!after) throw preconditionFailed()
     await announceNotifications(
       tx,
       await insertNotifications(tx, notificationsFor(principal.userId, before, after)),
