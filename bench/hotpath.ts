@@ -4,7 +4,7 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun bench/hotpath.ts \
  *     [--tasks=3000] [--seconds=5] [--connections=16] [--threads=2] [--idle=60] \
- *     [--profile=DIR] [--only=get|post] [--compare=CHECKOUT] [--binary=dist/taskapi]
+ *     [--profile=DIR] [--only=get|post] [--compare=CHECKOUT] [--binary=dist/taskapi] [--projects=1]
  *
  * One run: creates its own database (`taskapi_hotpath`, dropped at the end), seeds TASKS tasks in
  * one project, starts the app (LOG_LEVEL=warn) three times (rate limits off; the limiter on but
@@ -87,6 +87,9 @@ type Result = {
 
 async function main() {
   const TASKS = arg('tasks', 3000)
+  // POST /tasks picks one of this many projects at random (each write takes its project's event
+  // lock until it commits: with one project every write waits for the one before).
+  const PROJECTS = arg('projects', 1)
   const SECONDS = arg('seconds', 5)
   const CONNECTIONS = arg('connections', 16)
   const THREADS = arg('threads', 2)
@@ -145,6 +148,15 @@ async function main() {
     const { token, userId } = await register(setup.base, 'bench')
     await stop(setup.child)
     const projectId = await seed(sql, userId, TASKS)
+    const projectIds = [projectId]
+    for (let i = 1; i < PROJECTS; i++) {
+      const [extra] = await sql<{ id: string }[]>`
+        insert into projects (name, owner_id) values (${`Hot path ${i}`}, ${userId}) returning id
+      `
+      if (!extra) throw new Error('no project')
+      await sql`insert into project_members (project_id, user_id, role) values (${extra.id}, ${userId}, 'owner')`
+      projectIds.push(extra.id)
+    }
     const ids = (
       await sql<{ id: string }[]>`select id from tasks order by random() limit 1000`
     ).map((r) => r.id)
@@ -153,9 +165,9 @@ async function main() {
     const bareGetScript = join(work, 'bare-get.lua')
     writeFileSync(bareGetScript, luaGet(ids))
     const postScript = join(work, 'post.lua')
-    writeFileSync(postScript, luaPost(projectId, token))
+    writeFileSync(postScript, luaPost(projectIds, token))
     const barePostScript = join(work, 'bare-post.lua')
-    writeFileSync(barePostScript, luaPost(projectId))
+    writeFileSync(barePostScript, luaPost(projectIds))
 
     const wrk = async (name: string, url: string, script: string, pid?: number) => {
       let peak = 0
@@ -345,16 +357,18 @@ end
 `
 }
 
-/** POST a new task (title and project) as JSON. */
-function luaPost(projectId: string, token?: string) {
+/** POST a new task (title, and one of `projectIds` at random) as JSON. */
+function luaPost(projectIds: string[], token?: string) {
   return `
 local n = 0
+local projects = {${projectIds.map((id) => `"${id}"`).join(',')}}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 ${token ? `wrk.headers["Authorization"] = "Bearer ${token}"` : ''}
 request = function()
   n = n + 1
-  return wrk.format(nil, nil, nil, '{"title":"bench task ' .. n .. '","project_id":"${projectId}"}')
+  local project = projects[math.random(#projects)]
+  return wrk.format(nil, nil, nil, '{"title":"bench task ' .. n .. '","project_id":"' .. project .. '"}')
 end
 `
 }
