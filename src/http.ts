@@ -54,15 +54,7 @@ const isJson = (type: string) =>
  * empty body reads as null (and then fails validation).
  */
 async function readJson(request: Request, limit: number, maxDepth: number): Promise<unknown> {
-  const chunks: Uint8Array[] = []
-  let size = 0
-  if (request.body)
-    for await (const chunk of request.body) {
-      size += chunk.byteLength
-      if (size > limit) throw payloadTooLarge(`JSON bodies are limited to ${limit} bytes`)
-      chunks.push(chunk)
-    }
-  const text = new TextDecoder().decode(Buffer.concat(chunks))
+  const text = await readText(request, limit)
   if (text.trim() === '') return null
   if (jsonTextTooDeep(text, maxDepth)) throw nestedTooDeep(maxDepth)
   let body: unknown
@@ -76,6 +68,25 @@ async function readJson(request: Request, limit: number, maxDepth: number): Prom
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw invalid([{ path: '', message: 'must be a JSON object' }])
   return body
+}
+
+/**
+ * The body as text. With a Content-Length (already checked against the limit by bodyProblem, and
+ * the most the server reads) the runtime reads it in one go; a chunked body is read as a stream,
+ * counting bytes as they arrive.
+ */
+async function readText(request: Request, limit: number): Promise<string> {
+  if (!request.headers.has('transfer-encoding') && request.headers.has('content-length'))
+    return request.text()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  if (request.body)
+    for await (const chunk of request.body) {
+      size += chunk.byteLength
+      if (size > limit) throw payloadTooLarge(`JSON bodies are limited to ${limit} bytes`)
+      chunks.push(chunk)
+    }
+  return new TextDecoder().decode(Buffer.concat(chunks))
 }
 
 function bodyProblem(request: Request, config: Config): HttpProblem | undefined {
