@@ -1,6 +1,7 @@
 import './formats'
 import { Elysia } from 'elysia'
 import pkg from '../package.json'
+import { reservedTransactions } from './after-commit'
 import type { Config } from './config'
 import type { AppContext, Principal } from './context'
 import { cors } from './cors'
@@ -53,7 +54,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const sessions = new AnnouncingSessionCache(config.sessionCacheTtlMs)
   const ctx: AppContext = {
     config,
-    sql: trackQueries(db.sql),
+    sql: trackQueries(reservedTransactions(db)),
     log,
     tokens: cacheVerifiedTokens(createAccessTokens(jwtSecret, config.accessTokenTtl)),
     passwords: await createPasswordHasher({

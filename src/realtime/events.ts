@@ -1,5 +1,12 @@
+import { afterEnd } from '../after-commit'
 import type { Executor } from '../db'
-import { insertAnnouncedEvent, MAX_NOTIFY_BYTES, notify } from './queries'
+import {
+  announceEvent,
+  announceStoredNotifications,
+  insertAnnouncedEvent,
+  MAX_NOTIFY_BYTES,
+  notify,
+} from './queries'
 
 /** The event names of the WebSocket contract (`noun.verb`). */
 export const EVENT_NAMES = [
@@ -30,31 +37,57 @@ function fitted(full: Signal, reference: Signal): string {
 }
 
 /**
- * Stores a project event and announces it, inside the caller's transaction: the event exists,
- * its webhook deliveries are queued, and it reaches listeners, if and only if the change commits
- * (one statement: insertAnnouncedEvent). Call it last in the transaction: the project's event lock
- * it takes is held until the commit, so that the project's event ids commit in the order they
- * were handed out.
+ * Stores a project event and announces it: the event exists, its webhook deliveries are queued,
+ * and it reaches listeners, if and only if the change commits (insertAnnouncedEvent). Call it last
+ * in the transaction: the project's event lock it takes is held until the transaction ends, so
+ * that the project's event ids commit and are announced in the order they were handed out.
+ *
+ * In a transaction of `reservedTransactions` (the server on PostgreSQL), the NOTIFY is sent right
+ * after the commit, on the same connection, and the lock released after it: a NOTIFY inside the
+ * transaction would make every notifying commit of the database wait for the one before it.
+ * A server that dies between the two loses the live push, not the event: sockets get it on their
+ * next subscribe with `since`, and webhooks from the outbox.
  */
-export function recordEvent(
+export async function recordEvent(
   tx: Executor,
   event: { project_id: string; event: EventName; data: Record<string, unknown> },
 ) {
-  return insertAnnouncedEvent(tx, {
+  const input = {
     project_id: event.project_id,
     event: event.event,
     dataJson: JSON.stringify(event.data),
-  })
+  }
+  const recorded: { id?: number; signal?: string } = {}
+  // Registered before the lock can be taken: it is released however the transaction ends.
+  const deferred = afterEnd(tx, (connection, committed) =>
+    announceEvent(connection, {
+      project_id: event.project_id,
+      ...(committed ? recorded : {}),
+    }),
+  )
+  const row = await insertAnnouncedEvent(tx, input, deferred ? 'after commit' : 'now')
+  recorded.id = row.id
+  recorded.signal = row.signal
+  return { id: row.id, at: row.at }
 }
 
 type StoredNotification = { id: string; user_id: string } & Record<string, unknown>
 
-/** Announces stored notifications to their users' sockets, inside the transaction that made them. */
+/**
+ * Announces stored notifications to their users' sockets, if and only if the transaction that
+ * made them commits: after the commit in a transaction of `reservedTransactions` (see
+ * recordEvent), else inside it.
+ */
 export async function announceNotifications(tx: Executor, rows: readonly StoredNotification[]) {
-  for (const { user_id, ...data } of rows) {
+  const signals = rows.map(({ user_id, ...data }) => {
     const reference: Signal = { k: 'n', u: user_id, id: data.id }
-    await notify(tx, fitted({ ...reference, d: data }, reference))
-  }
+    return { id: data.id, signal: fitted({ ...reference, d: data }, reference) }
+  })
+  if (signals.length === 0) return rows
+  const deferred = afterEnd(tx, (connection, committed) =>
+    committed ? announceStoredNotifications(connection, signals) : Promise.resolve(),
+  )
+  if (!deferred) for (const { signal } of signals) await notify(tx, signal)
   return rows
 }
 

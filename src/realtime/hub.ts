@@ -93,9 +93,12 @@ export class RealtimeHub {
     await this.listener.stop()
   }
 
-  /** See SignalListener.afterBarrier: `then` runs once every earlier NOTIFY was handled. */
-  afterBarrier(then: () => void) {
-    return this.listener.afterBarrier(then)
+  /**
+   * See SignalListener.afterBarrier: `then` runs once every earlier NOTIFY was handled, and with
+   * `projectId` also those of the project's events committed before now.
+   */
+  afterBarrier(then: () => void, projectId?: string) {
+    return this.listener.afterBarrier(then, projectId)
   }
 
   closeAll(code: number, reason: string) {

@@ -6,6 +6,7 @@ import {
   CHANNEL,
   type EventRow,
   notify,
+  notifyAfterProjectEvents,
   selectDatabaseNow,
   selectEvent,
   selectEventsSince,
@@ -80,7 +81,7 @@ export class SignalListener {
    * is delivered in commit order, so the process's own barrier comes after them all). If the
    * barrier does not come back within BARRIER_TIMEOUT_MS, `then` runs anyway.
    */
-  afterBarrier(then: () => void): Promise<void> {
+  afterBarrier(then: () => void, projectId?: string): Promise<void> {
     const barrier = crypto.randomUUID()
     return new Promise((resolve) => {
       const done = () => {
@@ -94,8 +95,13 @@ export class SignalListener {
         done()
       }, BARRIER_TIMEOUT_MS)
       this.barriers.set(barrier, done)
-      const signal: Signal = { k: 'b', b: barrier, o: this.origin }
-      notify(this.ctx.sql, JSON.stringify(signal)).catch(done)
+      const signal = JSON.stringify({ k: 'b', b: barrier, o: this.origin } satisfies Signal)
+      // Events that committed but are announced after their commit (recordEvent): the barrier
+      // waits for the project's event lock, so it comes after their NOTIFY too.
+      const sent = projectId
+        ? notifyAfterProjectEvents(this.ctx.sql, projectId, signal)
+        : notify(this.ctx.sql, signal)
+      sent.catch(done)
     })
   }
 

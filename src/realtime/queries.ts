@@ -17,13 +17,16 @@ export const MAX_NOTIFY_BYTES = 7_900
 
 /**
  * Records a project event in one statement, inside the caller's transaction:
- * 1. takes the project's event lock (pg_advisory_xact_lock, held until the transaction ends, so
- *    the project's event ids commit in the order they are handed out); the event's row is built
- *    from the lock's row, so its id is drawn only once the lock is held;
+ * 1. takes the project's event lock, so that the project's event ids commit (and are announced)
+ *    in the order they are handed out; the event's row is built from the lock's row, so its id
+ *    is drawn only once the lock is held. `announce: 'now'`: pg_advisory_xact_lock, held until
+ *    the transaction ends; `'after commit'`: pg_advisory_lock (the session's), which the caller
+ *    releases with `announceEvent` once the transaction has ended;
  * 2. inserts the event;
  * 3. queues its webhook deliveries (the outbox: one row per active webhook of the project that
  *    wants the event), payload `{"id","event","project_id","data","at"}`;
- * 4. queues its NOTIFY (delivered to listeners if and only if the transaction commits):
+ * 4. with `'now'`, queues its NOTIFY (delivered to listeners if and only if the transaction
+ *    commits); with `'after commit'` answers it as `signal` for `announceEvent`:
  *    `{"k":"e","id","p","e","d","at"}`, or `{"k":"e","id","p"}` when that would not fit.
  * `dataJson` is the event's data as JSON text; the payloads are built by concatenation so that
  * they carry exactly that text, and `at` as JavaScript's toISOString writes it (both truncate to
@@ -32,14 +35,19 @@ export const MAX_NOTIFY_BYTES = 7_900
 export async function insertAnnouncedEvent(
   db: Executor,
   event: { project_id: string; event: string; dataJson: string },
+  announce: 'now' | 'after commit' = 'now',
 ) {
-  const [row] = await db<{ id: string; at: string }[]>`
+  const now = announce === 'now'
+  const [row] = await db<{ id: string; at: string; signal: string }[]>`
     with input as (
       select ${event.project_id}::uuid as project_id, ${event.event}::text as event,
         ${event.dataJson}::text as data
     ),
     lock as (
-      select pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))
+      select case when ${now}::boolean
+        then pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))
+        else pg_advisory_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))
+      end
       from input
     ),
     e as (
@@ -61,26 +69,81 @@ export async function insertAnnouncedEvent(
         and w.active
         and (input.event = any(w.events) or '*' = any(w.events))
     ),
-    signal as (
+    parts as (
       select '{"k":"e","id":' || e.id || ',"p":' || to_json(input.project_id::text)::text
           as reference,
         ',"e":' || to_json(input.event)::text || ',"d":' || input.data
           || ',"at":' || to_json(e.at_text)::text as rest
       from input, e
     ),
-    announced as (
-      select pg_notify(${CHANNEL}, case
+    signal as (
+      select case
         when octet_length(reference) + octet_length(rest) + 1 <= ${MAX_NOTIFY_BYTES}
           then reference || rest || '}'
         else reference || '}'
-      end)
+      end as text
+      from parts
+    ),
+    announced as (
+      select case when ${now}::boolean then pg_notify(${CHANNEL}, signal.text) end
       from signal
     )
-    select e.id, e.at
-    from e, announced
+    select e.id, e.at, signal.text as signal
+    from e, signal, announced
   `
   if (!row) throw new Error('event insert returned nothing')
-  return { id: Number(row.id), at: row.at }
+  return { id: Number(row.id), at: row.at, signal: row.signal }
+}
+
+/**
+ * After a transaction that recorded an event with `'after commit'`, on its connection and sent
+ * right behind its COMMIT or ROLLBACK: the NOTIFY, only if the event is there (so a failed commit
+ * announces nothing), then the release of the project's event lock. Two statements, in this
+ * order: the NOTIFY commits before the lock lets the project's next event commit.
+ */
+export function announceEvent(
+  db: Executor,
+  event: { project_id: string; id?: number; signal?: string },
+) {
+  const announced =
+    event.id === undefined || event.signal === undefined
+      ? undefined
+      : db`
+          select pg_notify(${CHANNEL}, ${event.signal})
+          from events
+          where id = ${event.id}
+        `
+  const released = db`
+    select pg_advisory_unlock(${EVENT_LOCK_SPACE}, hashtext(${event.project_id}::uuid::text))
+  `
+  return Promise.all([announced, released])
+}
+
+/** After the commit: one NOTIFY per notification that the commit made visible, in list order. */
+export function announceStoredNotifications(
+  db: Executor,
+  notifications: readonly { id: string; signal: string }[],
+) {
+  return db`
+    select pg_notify(${CHANNEL}, s.signal)
+    from unnest(${notifications.map((n) => n.id)}::uuid[], ${notifications.map((n) => n.signal)}::text[])
+      with ordinality as s(id, signal, n)
+    where exists (select 1 from notifications where notifications.id = s.id)
+    order by s.n
+  `
+}
+
+/**
+ * NOTIFY once the project's events committed so far have been announced: it waits for the
+ * project's event lock, which a writer announcing after its commit holds until its NOTIFY is sent.
+ */
+export async function notifyAfterProjectEvents(db: Executor, projectId: string, payload: string) {
+  await db`
+    select pg_notify(${CHANNEL}, ${payload})
+    from (
+      select pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(${projectId}::uuid::text))
+    ) as lock
+  `
 }
 
 /** Queues a notification that PostgreSQL delivers to every listener when (and if) this commits. */

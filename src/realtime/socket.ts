@@ -137,7 +137,7 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
       }
       // A replayed event may still have its NOTIFY on the way: the socket joins the topic only
       // once the hub has handled every NOTIFY committed before now, so none comes twice.
-      if (replayed > 0) await hub.afterBarrier(complete)
+      if (replayed > 0) await hub.afterBarrier(complete, projectId)
       else complete()
       if (entry.revoked)
         throw new HttpProblem(403, 'Forbidden', 'You were removed from the project')

@@ -1,0 +1,80 @@
+import type { Database, Executor, Sql } from './db'
+
+/**
+ * Work that runs on a transaction's own connection as the transaction ends: its statements are
+ * sent right behind the COMMIT (`committed` true: it may still fail) or the ROLLBACK, before the
+ * connection goes back to the pool, so it can release what the session still holds (a
+ * session-level advisory lock).
+ */
+export type AfterEnd = (connection: Executor, committed: boolean) => Promise<unknown>
+
+const AFTER_END = Symbol('taskapi.afterEnd')
+
+/**
+ * Registers `work` to run after the transaction `tx` ends; false when `tx` does not come from
+ * `reservedTransactions` (the caller then does its work inside the transaction instead).
+ */
+export function afterEnd(tx: Executor, work: AfterEnd): boolean {
+  const list = (tx as unknown as Record<symbol, AfterEnd[] | undefined>)[AFTER_END]
+  if (!list) return false
+  list.push(work)
+  return true
+}
+
+/**
+ * The same client, whose `begin(fn)` runs the transaction on a reserved connection and, after
+ * COMMIT or ROLLBACK, the work registered with `afterEnd`, on that connection, before releasing
+ * it. Used on PostgreSQL only: a NOTIFY queued inside a transaction makes PostgreSQL hold a
+ * cluster-wide lock until that transaction's commit is flushed, so every notifying commit waits
+ * for the one before it (bench/notify-ceiling.ts); sent after the commit it does not. The
+ * embedded database is one session and keeps postgres.js's own `begin`.
+ *
+ * Like postgres.js's `begin`, a failing callback rolls back and rethrows, and a callback's array
+ * of queries is awaited as a whole; no savepoints (nothing here uses them).
+ */
+export function reservedTransactions(db: Pick<Database, 'sql' | 'mode'>): Sql {
+  if (db.mode !== 'postgres') return db.sql
+  const sql = db.sql
+  const begin = async (...args: unknown[]) => {
+    const fn = args.at(-1) as (tx: Executor) => unknown
+    const options = args.length > 1 ? String(args[0]).replace(/[^a-z ]/gi, '') : ''
+    const connection = await sql.reserve()
+    const tx = connection as unknown as Executor
+    const works: AfterEnd[] = []
+    Object.defineProperty(connection, AFTER_END, { value: works })
+    // Each work's statements queue behind the COMMIT (or ROLLBACK) on this connection: one round
+    // trip. A work that must not act on a failed commit checks what the commit made visible.
+    const end = async (statement: 'commit' | 'rollback') => {
+      // Sent now (postgres.js sends a query when it is first awaited): before the works' own.
+      const ending = connection.unsafe(statement).execute()
+      const after = works.map((work) => work(tx, statement === 'commit'))
+      try {
+        await ending
+      } finally {
+        const failed = (await Promise.allSettled(after)).some((r) => r.status === 'rejected')
+        // What a work did not release, the session must not keep in the pool.
+        if (failed) await connection`select pg_advisory_unlock_all()`.catch(() => {})
+      }
+    }
+    try {
+      await connection.unsafe(`begin ${options}`)
+      let result: unknown
+      try {
+        const value = fn(tx)
+        result = await (Array.isArray(value) ? Promise.all(value) : value)
+      } catch (error) {
+        await end('rollback').catch(() => {})
+        throw error
+      }
+      await end('commit')
+      return result
+    } finally {
+      connection.release()
+    }
+  }
+  return new Proxy(sql, {
+    get(target, key, receiver) {
+      return key === 'begin' ? begin : Reflect.get(target, key, receiver)
+    },
+  })
+}
