@@ -54,13 +54,16 @@ const terminated = (() => {
 /**
  * A TCP proxy in front of the machine's PostgreSQL: `down()` drops every connection and stops
  * listening (the database "goes away" for this server only), `up()` listens again on the same port.
- * `killOn(text)` answers the next client message containing `text` as a terminated backend does,
- * and closes.
+ * `hold()` accepts new connections but connects them upstream only at `release()`; `killOn(text)`
+ * answers the next client message containing `text` as a terminated backend does, and closes.
  */
 function tcpProxy(target: { hostname: string; port: number }) {
   const open = new Set<End>()
   let listener: TCPSocketListener<End> | undefined
   let port = 0
+  let held: (() => void)[] | undefined
+  let started: (() => void) | undefined
+  const fresh = new WeakSet<End>()
   let kill: Buffer | undefined
   const up = () => {
     if (listener) return port
@@ -74,22 +77,30 @@ function tcpProxy(target: { hostname: string; port: number }) {
           near.peer = far
           client.data = near
           open.add(near)
-          Bun.connect<End>({
-            ...target,
-            socket: {
-              open(upstream) {
-                upstream.data = far
-                far.socket = upstream
-                flush(far)
+          fresh.add(near)
+          const connect = () =>
+            Bun.connect<End>({
+              ...target,
+              socket: {
+                open(upstream) {
+                  upstream.data = far
+                  far.socket = upstream
+                  flush(far)
+                },
+                data: (upstream, chunk) => send(upstream.data.peer, chunk),
+                drain: (upstream) => flush(upstream.data),
+                close: (upstream) => close(upstream.data),
+                error: (upstream) => close(upstream.data),
               },
-              data: (upstream, chunk) => send(upstream.data.peer, chunk),
-              drain: (upstream) => flush(upstream.data),
-              close: (upstream) => close(upstream.data),
-              error: (upstream) => close(upstream.data),
-            },
-          }).catch(() => close(near))
+            }).catch(() => close(near))
+          if (held) held.push(connect)
+          else connect()
         },
         data(client, chunk) {
+          if (fresh.delete(client.data)) {
+            started?.()
+            started = undefined
+          }
           if (kill && Buffer.from(chunk).includes(kill)) {
             kill = undefined
             client.write(terminated)
@@ -115,10 +126,23 @@ function tcpProxy(target: { hostname: string; port: number }) {
     for (const end of open) close(end)
     open.clear()
   }
+  const hold = () => {
+    held ??= []
+  }
+  const release = () => {
+    const waiting = held ?? []
+    held = undefined
+    for (const connect of waiting) connect()
+  }
+  /** Resolves when the next new connection has sent its first message (the startup message). */
+  const nextStartup = () =>
+    new Promise<void>((resolve) => {
+      started = resolve
+    })
   const killOn = (text: string) => {
     kill = Buffer.from(text)
   }
-  return { up, down, killOn }
+  return { up, down, hold, release, nextStartup, killOn }
 }
 
 const pgUrl = process.env.DATABASE_URL
@@ -319,10 +343,48 @@ describe.skipIf(!pgUrl)('a pool connection whose backend is terminated', () => {
     admin = postgres(pgUrl as string, { max: 1, onnotice: () => {} })
   }, 60_000)
   afterAll(async () => {
+    proxy.release()
     for (const db of pools) await db.close()
     await admin.end()
     proxy.down()
   }, 60_000)
+
+  it('a transaction refuses its statements once its connection is gone; none runs on the reconnected one', async () => {
+    const db = await onePool()
+    const began = Promise.withResolvers<number>()
+    const resume = Promise.withResolvers<void>()
+    const late = Promise.withResolvers<Outcome>()
+    const transaction = outcome(
+      db.sql.begin(async (tx) => {
+        const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`
+        began.resolve(row?.pid as number)
+        await resume.promise
+        // What a request does next, e.g. read the project it is about to write a task into.
+        late.resolve(outcome(tx<{ v: string }[]>`select 'late' as v`))
+        return late.promise
+      }),
+    )
+    await terminate(await began.promise)
+    expect((await transaction).code).toBeOneOf(['CONNECTION_CLOSED', '57P01'])
+
+    // The pool reconnects the same connection for the next query: hold it there, once its
+    // startup message is sent.
+    proxy.hold()
+    const reconnected = proxy.nextStartup()
+    const next = outcome(db.sql<{ v: string }[]>`select 'next' as v`)
+    await reconnected
+    resume.resolve()
+    const lateQuery = late.promise
+    // Let the statement reach the socket, as it would if the reconnect were slow, then let it go.
+    await Bun.sleep(50)
+    proxy.release()
+
+    // Rejected: not resolved with no rows, and not run outside its transaction.
+    expect(await lateQuery).toEqual({ code: 'CONNECTION_CLOSED' })
+    expect(await next).toEqual({ value: [{ v: 'next' }] })
+    for (const v of ['a', 'b', 'c'])
+      expect(await outcome(db.sql`select ${v}::text as v`)).toEqual({ value: [{ v }] })
+  }, 30_000)
 
   it('the first query after a backend died mid-query gets its own answer, not that backend’s error', async () => {
     const db = await onePool()
