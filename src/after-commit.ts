@@ -30,7 +30,9 @@ export function afterEnd(tx: Executor, work: AfterEnd): boolean {
  * embedded database is one session and keeps postgres.js's own `begin`.
  *
  * Like postgres.js's `begin`, a failing callback rolls back and rethrows, and a callback's array
- * of queries is awaited as a whole; no savepoints (nothing here uses them).
+ * of queries is awaited as a whole; no savepoints (nothing here uses them). BEGIN and the
+ * callback's first statement share one write, as do COMMIT and the after-end work: a statement
+ * costs the server a socket write and a wake-up more than anything else on this path.
  */
 export function reservedTransactions(db: Pick<Database, 'sql' | 'mode'>): Sql {
   if (db.mode !== 'postgres') return db.sql
@@ -57,11 +59,14 @@ export function reservedTransactions(db: Pick<Database, 'sql' | 'mode'>): Sql {
       }
     }
     try {
-      await connection.unsafe(`begin ${options}`)
+      // Not awaited before the callback starts: its first statement goes out in the same write.
+      const begun = connection.unsafe(`begin ${options}`).execute()
+      begun.catch(() => {})
       let result: unknown
       try {
         const value = fn(tx)
         result = await (Array.isArray(value) ? Promise.all(value) : value)
+        await begun
       } catch (error) {
         await end('rollback').catch(() => {})
         throw error

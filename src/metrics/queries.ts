@@ -41,8 +41,16 @@ function kindOf(strings: unknown): QueryKind {
     kinds.set(strings, kind)
     return kind
   }
-  return kindOfText(typeof strings === 'string' ? strings : '')
+  // `unsafe` text (begin, commit and the like): the same few strings again and again.
+  if (typeof strings !== 'string') return 'other'
+  const known = textKinds.get(strings)
+  if (known) return known
+  const kind = kindOfText(strings)
+  if (textKinds.size < 1_000) textKinds.set(strings, kind)
+  return kind
 }
+
+const textKinds = new Map<string, QueryKind>()
 
 const kindOfText = (text: string): QueryKind =>
   KINDS[FIRST_WORD.exec(text)?.[1]?.toLowerCase() ?? ''] ?? 'other'

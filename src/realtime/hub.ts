@@ -71,7 +71,9 @@ export class RealtimeHub {
       event: (event: EventRow) => this.deliver(event),
       notification: (userId: string, data: Record<string, unknown>) => {
         this.messagesPublished += 1
-        this.server?.publish(userTopic(userId), JSON.stringify({ type: 'notification', data }))
+        const topic = userTopic(userId)
+        if (this.server && this.server.subscriberCount(topic) > 0)
+          this.server.publish(topic, JSON.stringify({ type: 'notification', data }))
       },
       sessionsEnded: (ended: Ended) => {
         this.sessions.applyRemote(ended)
@@ -256,7 +258,9 @@ export class RealtimeHub {
       if (!oldest.done) this.lastSeen.delete(oldest.value)
     }
     this.messagesPublished += 1
-    this.server?.publish(topic, eventFrame(event))
+    // Nobody on this instance follows the project: no frame to build.
+    if (this.server && this.server.subscriberCount(topic) > 0)
+      this.server.publish(topic, eventFrame(event))
     for (const entry of this.pending.get(topic) ?? []) {
       if (entry.buffer.length >= MAX_PENDING_BUFFER) entry.ws.close(1013, 'try_again_later')
       else entry.buffer.push(event)
