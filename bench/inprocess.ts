@@ -7,7 +7,7 @@
  * validation, serialisation and the extra statements.
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun bench/inprocess.ts \
- *     [--requests=5000] [--env=REQUEST_TIMEOUT_MS=0,RATE_LIMIT_REQUESTS=0]
+ *     [--requests=5000] [--only=get|post] [--env=REQUEST_TIMEOUT_MS=0,RATE_LIMIT_REQUESTS=0]
  */
 import { createApp } from '../src/app'
 import { loadConfig } from '../src/config'
@@ -16,6 +16,8 @@ import { createLogger } from '../src/logger'
 import { arg, benchDatabase } from './lib'
 
 const REQUESTS = arg('requests', 5000)
+// --only=get or --only=post: one of the two pairs (for a profile of just that one).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
 const extra = Object.fromEntries(
   (
     process.argv
@@ -68,6 +70,12 @@ try {
     await call('POST', '/api/v1/tasks', token, { title: 'first', project_id: project.id })
   ).json()) as { id: string }
   const cpu = async (label: string, run: () => Promise<unknown>) => {
+    if (
+      only &&
+      !label.toLowerCase().includes(only === 'get' ? 'select' : 'insert') &&
+      !label.startsWith(only.toUpperCase())
+    )
+      return Number.NaN
     for (let i = 0; i < 200; i++) await run()
     const before = process.cpuUsage()
     const start = performance.now()

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import client from 'prom-client'
 import { rejections } from '../modules/ratelimit/plugin'
-import { FastHistogram } from './histogram'
+import { FastHistogram, type Series } from './histogram'
 import { onQueryDone, queriesInFlight } from './queries'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -102,12 +102,14 @@ export function createMetrics() {
     'Time from a query being handed to the pool to its answer, by statement kind (first keyword) and outcome',
     LATENCY_BUCKETS,
   )
+  // Each query lands here: its series found by two property reads, no label key to build.
+  const querySeries: Partial<Record<string, [Series?, Series?]>> = {}
   const stopQueries = onQueryDone((kind, ok, seconds) => {
+    const pair = (querySeries[kind] ??= [])
+    const at = ok ? 0 : 1
     const outcome = ok ? 'ok' : 'error'
-    queryLatency.observe(
-      queryLatency.get(`${kind} ${outcome}`, () => ({ kind, outcome })),
-      seconds,
-    )
+    const series = (pair[at] ??= queryLatency.get(`${kind} ${outcome}`, () => ({ kind, outcome })))
+    queryLatency.observe(series, seconds)
   })
   new client.Counter({
     name: 'rate_limit_rejections_total',
