@@ -12,8 +12,9 @@
  * In each round every app, in turn, starts on a fresh process against the same database (own
  * database `taskapi_memory`, dropped at the end), is warmed (2 s), then loaded with wrk:
  * GET /api/v1/tasks/:id, then POST /api/v1/tasks, SECONDS each. Its VmRSS is sampled every
- * 250 ms under load and every 10 s for IDLE s after; at the end its RssAnon/RssFile split and,
- * through GET /api/v1/admin/metrics, its JS heap in use. req/s are also given as ratios to the
+ * 250 ms under load and every 10 s for IDLE s after; then its RssAnon/RssFile split and,
+ * through GET /api/v1/admin/metrics, its JS heap in use; then GET again for 3 s ("GET/s again":
+ * what the first requests after a quiet spell cost). req/s are also given as ratios to the
  * first app of the same round (the machine is shared: compare within a round, run two rounds).
  * wrk must be installed (`apt-get install -y wrk`).
  */
@@ -36,6 +37,7 @@ type Row = {
   heapUsed: number
   getRps: number
   postRps: number
+  againRps: number
   non2xx: number
 }
 
@@ -186,6 +188,8 @@ end
         after.push(rssMiB(pid))
       }
       const split = rssSplit(pid)
+      // The same GET load once more after the quiet spell: what compiling again costs, if anything.
+      const again = await wrk(`${base}/api/v1/tasks/`, getScript, 3, pid)
       const metrics = (await fetch(`${base}/api/v1/admin/metrics`, {
         headers: { authorization: `Bearer ${admin.token}` },
       }).then((r) => r.json())) as { memory?: { heap_used_bytes: number } }
@@ -201,7 +205,8 @@ end
         heapUsed: Math.round((metrics.memory?.heap_used_bytes ?? 0) / 1048576),
         getRps: get.rps,
         postRps: post.rps,
-        non2xx: get.non2xx + post.non2xx,
+        againRps: again.rps,
+        non2xx: get.non2xx + post.non2xx + again.non2xx,
       }
       rows.push(row)
       console.log(JSON.stringify(row))
@@ -211,12 +216,12 @@ end
     `\nwrk -t2 -c${CONNECTIONS}, GET then POST ${SECONDS} s each, idle ${IDLE} s, ${TASKS} tasks, Bun ${Bun.version}; RSS in MiB`,
   )
   console.log(
-    `${'round app'.padEnd(24)} ${'healthy'.padStart(7)} ${'peak'.padStart(5)}  ${'every 10 s after the load'.padEnd(30)} ${'anon'.padStart(5)} ${'file'.padStart(5)} ${'heap'.padStart(5)} ${'GET/s'.padStart(6)} ${'ratio'.padStart(5)} ${'POST/s'.padStart(6)} ${'ratio'.padStart(5)} ${'non2xx'.padStart(6)}`,
+    `${'round app'.padEnd(24)} ${'healthy'.padStart(7)} ${'peak'.padStart(5)}  ${'every 10 s after the load'.padEnd(30)} ${'anon'.padStart(5)} ${'file'.padStart(5)} ${'heap'.padStart(5)} ${'GET/s'.padStart(6)} ${'ratio'.padStart(5)} ${'POST/s'.padStart(6)} ${'ratio'.padStart(5)} ${'GET/s again'.padStart(11)} ${'non2xx'.padStart(6)}`,
   )
   for (const r of rows) {
     const ref = rows.find((x) => x.round === r.round) as Row
     console.log(
-      `${`${r.round} ${r.label}`.padEnd(24)} ${String(r.healthy).padStart(7)} ${String(r.peak).padStart(5)}  ${r.after.join(' ').padEnd(30)} ${String(r.anon).padStart(5)} ${String(r.file).padStart(5)} ${String(r.heapUsed).padStart(5)} ${r.getRps.toFixed(0).padStart(6)} ${(r.getRps / ref.getRps).toFixed(2).padStart(5)} ${r.postRps.toFixed(0).padStart(6)} ${(r.postRps / ref.postRps).toFixed(2).padStart(5)} ${String(r.non2xx).padStart(6)}`,
+      `${`${r.round} ${r.label}`.padEnd(24)} ${String(r.healthy).padStart(7)} ${String(r.peak).padStart(5)}  ${r.after.join(' ').padEnd(30)} ${String(r.anon).padStart(5)} ${String(r.file).padStart(5)} ${String(r.heapUsed).padStart(5)} ${r.getRps.toFixed(0).padStart(6)} ${(r.getRps / ref.getRps).toFixed(2).padStart(5)} ${r.postRps.toFixed(0).padStart(6)} ${(r.postRps / ref.postRps).toFixed(2).padStart(5)} ${r.againRps.toFixed(0).padStart(11)} ${String(r.non2xx).padStart(6)}`,
     )
   }
 } finally {
