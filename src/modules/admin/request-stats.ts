@@ -47,3 +47,7 @@ export function requestStats() {
     },
   }
 }
+
+/** Requests answered since start (src/index.ts shrinks the process after load when it stops). */
+export const answeredRequests = () =>
+  counts['1xx'] + counts['2xx'] + counts['3xx'] + counts['4xx'] + counts['5xx']
