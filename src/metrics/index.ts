@@ -105,10 +105,18 @@ export function createMetrics() {
   // Each query lands here: its series found by two property reads, no label key to build.
   const querySeries: Partial<Record<string, [Series?, Series?]>> = {}
   const stopQueries = onQueryDone((kind, ok, seconds) => {
-    const pair = (querySeries[kind] ??= [])
+    let pair = querySeries[kind]
+    if (!pair) {
+      pair = []
+      querySeries[kind] = pair
+    }
     const at = ok ? 0 : 1
-    const outcome = ok ? 'ok' : 'error'
-    const series = (pair[at] ??= queryLatency.get(`${kind} ${outcome}`, () => ({ kind, outcome })))
+    let series = pair[at]
+    if (!series) {
+      const outcome = ok ? 'ok' : 'error'
+      series = queryLatency.get(`${kind} ${outcome}`, () => ({ kind, outcome }))
+      pair[at] = series
+    }
     queryLatency.observe(series, seconds)
   })
   new client.Counter({
