@@ -8,10 +8,12 @@
  *
  * Variants (each a pgbench script; a task goes to one of PROJECTS projects at random):
  * - `bare insert`: the single-row insert of bench/bare-insert.ts.
- * - `POST /tasks as sent`: begin; the checked insert with its activity entry; the event statement
- *   (project lock, event, webhook outbox, NOTIFY); commit. The statements of
- *   src/modules/tasks/queries.ts and src/realtime/queries.ts, written out.
- * - `... NOTIFY after commit`: the same, the NOTIFY sent as its own statement after the commit.
+ * - `POST /tasks, NOTIFY in the transaction`: begin; the checked insert with its activity entry;
+ *   the event statement (project lock, event, webhook outbox, NOTIFY); commit. The statements of
+ *   src/modules/tasks/queries.ts and src/realtime/queries.ts, written out (the embedded database
+ *   still announces this way).
+ * - `... NOTIFY after commit (as sent)`: the same, the NOTIFY sent as its own statement after the
+ *   commit, as the server does on PostgreSQL (it also releases the project's lock then).
  * - `... no NOTIFY`: the same without any NOTIFY (what the rest of the write costs).
  * PostgreSQL (15 here) takes one cluster-wide lock for every transaction that has queued a
  * NOTIFY and holds it until its commit record is flushed: such commits cannot share a WAL flush
@@ -64,11 +66,11 @@ try {
   const scripts: [string, string][] = [
     ['bare insert', bare],
     [
-      'POST /tasks as sent (NOTIFY in the transaction)',
+      'POST /tasks, NOTIFY in the transaction',
       `${pick}begin;\n${checkedInsert}${event(true)}commit;\n`,
     ],
     [
-      'POST /tasks, NOTIFY after commit',
+      'POST /tasks, NOTIFY after commit (as sent)',
       `${pick}begin;\n${checkedInsert}${event(false)}commit;\nselect pg_notify('taskapi_bench', 'x');\n`,
     ],
     ['POST /tasks, no NOTIFY', `${pick}begin;\n${checkedInsert}${event(false)}commit;\n`],
