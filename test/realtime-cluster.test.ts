@@ -271,6 +271,90 @@ describe('ordering', () => {
   )
 })
 
+describe('announced after the commit', () => {
+  it.skipIf(postgresOnly)(
+    'sends a project’s events in id order, each once, when writers on two instances race',
+    async () => {
+      const owner = await registerUser(server)
+      const project = await createProject(server, owner)
+      const watcher = kept(await subscribedClient(server, owner.access, project.id))
+      // Twenty-four creates at once, half through each instance: their transactions interleave,
+      // and each NOTIFY goes out after its commit, on its own connection.
+      const statuses = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          call(i % 2 === 0 ? server.url : peer.url, 'POST', '/tasks', owner.access, {
+            title: `Race ${i}`,
+            project_id: project.id,
+          }).then((res) => res.status),
+        ),
+      )
+      expect(statuses).toEqual(Array(24).fill(201))
+      const stored = await server.db.sql<{ id: string }[]>`
+        select id from events where project_id = ${project.id} order by id
+      `
+      expect(stored.length).toBe(24)
+      for (let i = 0; i < stored.length; i++) await watcher.next((f) => f.type === 'event', 15_000)
+      await roundTrip(watcher)
+      // No resync (a late, lower id closes the socket): every id once, ascending.
+      expect(events(watcher).map((f) => f.id)).toEqual(stored.map((r) => Number(r.id)))
+      // Every project lock taken for those events was released with its NOTIFY.
+      const [held] = await server.db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_locks
+        where locktype = 'advisory'
+          and database = (select oid from pg_database where datname = current_database())
+      `
+      expect(held?.n).toBe(0)
+    },
+    60_000,
+  )
+
+  it.skipIf(postgresOnly)(
+    'releases the project’s lock when the transaction that recorded an event rolls back',
+    async () => {
+      const owner = await registerUser(server)
+      const project = await createProject(server, owner)
+      const sql = server.db.sql
+      // The event is recorded, then the commit's last statement fails: a deferred constraint
+      // trigger on events that raises, checked at COMMIT.
+      await sql.unsafe(`
+        create function refuse_event() returns trigger language plpgsql as $$
+        begin raise exception 'event refused'; end $$;
+        create constraint trigger refuse_event after insert on events
+          deferrable initially deferred
+          for each row when (new.data->'task'->>'title' = 'Refused') execute function refuse_event();
+      `)
+      try {
+        const refused = await call(server.url, 'POST', '/tasks', owner.access, {
+          title: 'Refused',
+          project_id: project.id,
+        })
+        expect(refused.status).toBe(500)
+      } finally {
+        await sql.unsafe('drop trigger refuse_event on events; drop function refuse_event();')
+      }
+      const [held] = await sql<{ n: number }[]>`
+        select count(*)::int as n from pg_locks
+        where locktype = 'advisory'
+          and database = (select oid from pg_database where datname = current_database())
+      `
+      expect(held?.n).toBe(0)
+      const [stored] = await sql<{ n: number }[]>`
+        select count(*)::int as n from tasks where project_id = ${project.id}
+      `
+      expect(stored?.n).toBe(0)
+      // The project takes writes again, through both instances.
+      for (const base of [server.url, peer.url]) {
+        const res = await call(base, 'POST', '/tasks', owner.access, {
+          title: 'Accepted',
+          project_id: project.id,
+        })
+        expect(res.status).toBe(201)
+      }
+    },
+    60_000,
+  )
+})
+
 describe('the replay seam', () => {
   it.skipIf(postgresOnly)(
     'sends no replayed event twice when its NOTIFY reaches the hub only after the replay',
