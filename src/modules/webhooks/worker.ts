@@ -42,7 +42,8 @@ export function startDeliveryWorker(ctx: AppContext) {
         await Promise.all(due.map((delivery) => deliver(ctx, delivery)))
       }
     } catch (error) {
-      ctx.log.warn('webhook worker failed', describeError(error))
+      // A poll cut short by the shutdown closing the pool is not a failure.
+      if (!stopped) ctx.log.warn('webhook worker failed', describeError(error))
     } finally {
       running = false
     }
