@@ -27,15 +27,22 @@ export function afterEnd(tx: Executor, work: AfterEnd): boolean {
  * it. Used on PostgreSQL only: a NOTIFY queued inside a transaction makes PostgreSQL hold a
  * cluster-wide lock until that transaction's commit is flushed, so every notifying commit waits
  * for the one before it (bench/notify-ceiling.ts); sent after the commit it does not. The
- * embedded database is one session and keeps postgres.js's own `begin`.
+ * embedded database is one session and keeps postgres.js's own `begin`, and so does a pool
+ * behind PgBouncer in transaction mode (`sessionsKept` false), where NOTIFY stays in the
+ * transaction.
  *
  * Like postgres.js's `begin`, a failing callback rolls back and rethrows, and a callback's array
  * of queries is awaited as a whole; no savepoints (nothing here uses them). BEGIN and the
  * callback's first statement share one write, as do COMMIT and the after-end work: a statement
  * costs the server a socket write and a wake-up more than anything else on this path.
  */
-export function reservedTransactions(db: Pick<Database, 'sql' | 'mode'>): Sql {
-  if (db.mode !== 'postgres') return db.sql
+export function reservedTransactions(
+  db: Pick<Database, 'sql' | 'mode'>,
+  { sessionsKept }: { sessionsKept: boolean },
+): Sql {
+  // Behind PgBouncer in transaction mode (DATABASE_PREPARE=false) the statements after a COMMIT
+  // may reach another server session, which could not release this one's lock.
+  if (db.mode !== 'postgres' || !sessionsKept) return db.sql
   const sql = db.sql
   const begin = async (...args: unknown[]) => {
     const fn = args.at(-1) as (tx: Executor) => unknown

@@ -54,7 +54,7 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
   const sessions = new AnnouncingSessionCache(config.sessionCacheTtlMs)
   const ctx: AppContext = {
     config,
-    sql: trackQueries(reservedTransactions(db)),
+    sql: trackQueries(reservedTransactions(db, { sessionsKept: config.db.prepare })),
     log,
     tokens: cacheVerifiedTokens(createAccessTokens(jwtSecret, config.accessTokenTtl)),
     passwords: await createPasswordHasher({

@@ -309,6 +309,29 @@ describe('announced after the commit', () => {
   )
 
   it.skipIf(postgresOnly)(
+    'announces inside the transaction behind PgBouncer in transaction mode (DATABASE_PREPARE=false)',
+    async () => {
+      const bouncer = await startServer({ DATABASE_PREPARE: 'false' })
+      try {
+        const owner = await registerUser(bouncer)
+        const project = await createProject(bouncer, owner)
+        const watcher = kept(await subscribedClient(bouncer, owner.access, project.id))
+        const res = await call(bouncer.url, 'POST', '/tasks', owner.access, {
+          title: 'Bounced',
+          project_id: project.id,
+        })
+        expect(res.status).toBe(201)
+        const event = await watcher.next((f) => f.type === 'event', 15_000)
+        expect(event).toMatchObject({ event: 'task.created', data: { task: { title: 'Bounced' } } })
+        watcher.close()
+      } finally {
+        await bouncer.close()
+      }
+    },
+    60_000,
+  )
+
+  it.skipIf(postgresOnly)(
     'releases the project’s lock when the transaction that recorded an event rolls back',
     async () => {
       const owner = await registerUser(server)
