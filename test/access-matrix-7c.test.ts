@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,6 +6,9 @@ import { insertNotifications } from '../src/modules/notifications/queries'
 import { createTask } from './factories'
 import { startServer, type TestServer } from './helpers'
 import { createTeam, type Person, type Team } from './team'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 // Who may call each comment, attachment and notification route: one row per route, one column
 // per caller. A route under these prefixes that is missing here fails the last test.

@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { insertActivity } from '../src/modules/activity/queries'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 type User = Awaited<ReturnType<typeof registerUser>>
 type Entry = { id: string; action: string; entity_id: string; created_at: string }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +8,9 @@ import { removeProjectFiles, removeTaskFiles } from '../src/modules/attachments/
 import { createProject, createTask } from './factories'
 import { expectProblemShape, startServer, type TestResponse, type TestServer } from './helpers'
 import { createTeam, type Person, type Team } from './team'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 const LIMIT = 65_536
 

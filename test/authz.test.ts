@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import type { Principal } from '../src/context'
 import {
   canManageMember,
@@ -9,6 +9,9 @@ import {
 import { authorizeProject } from '../src/modules/authz/service'
 import { HttpProblem } from '../src/problems'
 import { registerUser, startServer, type TestServer } from './helpers'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 // The pure policy checks do not read the project; any id stands for it.
 const PROJECT = '00000000-0000-4000-8000-000000000000'

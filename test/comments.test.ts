@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
 import { createTeam, type Person, type Team } from './team'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 let server: TestServer
 let team: Team

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { connect } from 'node:net'
 import type { Socket, TCPSocketListener } from 'bun'
 import postgres from 'postgres'
@@ -6,6 +6,9 @@ import { type Database, openDatabase } from '../src/db'
 import { createLogger } from '../src/logger'
 import { createProject } from './factories'
 import { registerUser, startServer, type TestServer, testConfig } from './helpers'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 /** One direction of a proxied connection: writes what the socket did not take on drain. */
 type End = { socket?: Socket<End>; queue: Uint8Array[]; peer?: End; closed: boolean }

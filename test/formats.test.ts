@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'bun:test'
+import { describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { FormatRegistry } from '@sinclair/typebox'
 import '../src/app'
 import { fastFormats } from '../src/formats'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 describe('string formats', () => {
   it('are the plain checks, not the per-call pipelines @elysiajs/openapi installs', () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { createTask } from './factories'
 import {
   expectProblemShape,
@@ -8,6 +8,9 @@ import {
   type TestServer,
 } from './helpers'
 import { createTeam, type Team } from './team'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 let server: TestServer
 let team: Team

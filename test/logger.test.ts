@@ -1,5 +1,8 @@
-import { afterEach, describe, expect, it } from 'bun:test'
+import { afterEach, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { createLogger } from '../src/logger'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 // The logger writes to the process streams; these tests catch what it writes.
 const written = { stdout: [] as string[], stderr: [] as string[] }

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { serveMetrics } from '../src/metrics'
 import { createProject, createTask } from './factories'
 import { registerUser, startServer, type TestServer } from './helpers'
 import { connectWs, roundTrip, subscribedClient } from './ws'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 let server: TestServer
 let metrics: ReturnType<typeof serveMetrics>

@@ -1,9 +1,12 @@
-import { describe, expect, it } from 'bun:test'
+import { describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { readdir } from 'node:fs/promises'
 import postgres from 'postgres'
 import { migrate, migrations, openDatabase } from '../src/db'
 import { createLogger } from '../src/logger'
 import { freshDatabase, scratchDatabase, testConfig } from './helpers'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 const log = createLogger('silent')
 

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { insertNotifications } from '../src/modules/notifications/queries'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
 import type { Person } from './team'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 let server: TestServer
 let alice: Person

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import {
   derivedOperationId,
   elysiaOperationId,
@@ -6,6 +6,9 @@ import {
   polishOpenApi,
 } from '../src/openapi'
 import { startServer, type TestServer } from './helpers'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 type Json = Record<string, unknown>
 type Operation = Json & {

@@ -1,8 +1,11 @@
-import { afterAll, describe, expect, it } from 'bun:test'
+import { afterAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 // These tests run the real entry point (`bun src/index.ts`) as operators do, on the embedded database.
 const entry = join(import.meta.dir, '..', 'src', 'index.ts')

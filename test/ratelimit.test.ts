@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { TokenBuckets } from '../src/modules/ratelimit/buckets'
 import {
   expectProblemShape,
@@ -7,6 +7,9 @@ import {
   type TestResponse,
   type TestServer,
 } from './helpers'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 const expectLimitHeaders = (res: TestResponse, remaining: number) => {
   expect(res.headers.get('ratelimit-limit')).toBe('3')

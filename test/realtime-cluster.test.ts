@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import type { AppContext } from '../src/context'
@@ -20,6 +20,9 @@ import {
   testConfig,
 } from './helpers'
 import { connectWs, type Frame, roundTrip, subscribedClient, type WsClient } from './ws'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 // Several processes on one PostgreSQL: LISTEN/NOTIFY, the listener's backend, interleaved
 // transactions. The embedded database is one process and one session, so none of this applies.

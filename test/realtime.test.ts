@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { Parser } from '@asyncapi/parser'
 import { SignJWT } from 'jose'
 import { EVENT_NAMES } from '../src/realtime/events'
@@ -14,6 +14,9 @@ import {
 } from './helpers'
 import { createTeam, type Team } from './team'
 import { connectWs, type Frame, roundTrip, subscribedClient, type WsClient } from './ws'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 let server: TestServer
 let team: Team

@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'bun:test'
+import { describe, expect, it, setDefaultTimeout } from 'bun:test'
 import type { Principal } from '../src/context'
 import { cacheVerifiedTokens, SessionCache } from '../src/modules/auth/session-cache'
 import { createAccessTokens } from '../src/modules/auth/tokens'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 const principal = (userId = 'u1', sessionId = 's1'): Principal => ({
   userId,

@@ -1,10 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { SCOPES, TOKEN_ROUTES } from '../src/modules/authz/token-scopes'
 import { ScopeName } from '../src/modules/tokens/model'
 import { createProject, createTask } from './factories'
 import { expectProblemShape, registerUser, startServer, type TestServer } from './helpers'
 import { createTeam, type Team } from './team'
 import { subscribedClient } from './ws'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 let server: TestServer
 let team: Team

@@ -1,10 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { treaty } from '@elysiajs/eden'
 import type { App } from '../src/app'
 import { startServer, type TestServer } from './helpers'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 const ROOT = resolve(import.meta.dir, '..')
 let server: TestServer

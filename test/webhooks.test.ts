@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
 import { Webhook } from 'standardwebhooks'
 import { createApp } from '../src/app'
 import { createLogger } from '../src/logger'
@@ -9,6 +9,9 @@ import {
 } from '../src/modules/webhooks/destination'
 import { expectProblemShape, startServer, type TestServer, testConfig } from './helpers'
 import { createTeam, type Team } from './team'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
 
 type Received = { headers: Record<string, string>; body: string; at: number }
 
