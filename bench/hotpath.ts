@@ -11,8 +11,8 @@
  * with a limit the load never reaches, so its cost is paid and nothing is refused; the default
  * limit of 600 per minute, which refuses most of this one-user load with 429) and a bare server,
  * and runs wrk against each: GET /api/v1/tasks/:id against the bare primary-key select
- * (bench/bare-select.ts), POST /api/v1/tasks against a bare single-row insert (this file with
- * `--bare-insert`), each app run right after a bare run of its kind, its ratios to that run. Prints req/s, p50, p99, non-2xx answers and the ratios, and the app's RSS at
+ * (bench/bare-select.ts), POST /api/v1/tasks against a bare single-row insert
+ * (bench/bare-insert.ts), each app run right after a bare run of its kind, its ratios to that run. Prints req/s, p50, p99, non-2xx answers and the ratios, and the app's RSS at
  * its peak and IDLE seconds after the load, and the CPU time per answered request of the server
  * process and of all PostgreSQL processes (from /proc; on a 2-core machine both share the cores
  * with wrk, so CPU per request is what bounds req/s). With `--profile=DIR` one more app (limiter on, not
@@ -42,33 +42,7 @@ import {
   rssMiB,
 } from './lib'
 
-const INSERT = `insert into tasks (title, project_id, created_by) values ($1, $2, $3)
-  returning id, title, description, project_id, assignee_id, created_by, status, priority,
-    due_date, completed_at, estimated_hours, actual_hours, tags, version, created_at, updated_at`
-
-// A bare single-row insert: Bun.serve, JSON in, one insert with postgres.js, JSON out.
-if (process.argv.includes('--bare-insert')) {
-  const sql = postgres(process.env.DATABASE_URL as string, { max: 10, onnotice: () => {} })
-  const server = Bun.serve({
-    hostname: '127.0.0.1',
-    port: 0,
-    async fetch(request) {
-      const body = (await request.json()) as { title: string; project_id: string }
-      const [row] = await sql.unsafe(INSERT, [
-        body.title,
-        body.project_id,
-        process.env.USER_ID as string,
-      ])
-      return Response.json(row, { status: 201 })
-    },
-  })
-  console.log(`bare listening on ${server.port}`)
-  process.on('SIGTERM', async () => {
-    server.stop(true)
-    await sql.end({ timeout: 5 })
-    process.exit(0)
-  })
-} else await main()
+await main()
 
 type Result = {
   name: string
@@ -212,7 +186,7 @@ async function main() {
       bareSelect.stdout as ReadableStream<Uint8Array>,
       /bare listening on (\d+)/,
     )
-    const bareInsert = spawn(['bun', import.meta.path, '--bare-insert'], {
+    const bareInsert = spawn(['bun', join(import.meta.dir, 'bare-insert.ts')], {
       DATABASE_URL: benchDb.url,
       USER_ID: userId,
     })
