@@ -5,6 +5,11 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun bench/hotpath.ts \
  *     [--tasks=3000] [--seconds=5] [--connections=16] [--threads=2] [--idle=60] \
  *     [--profile=DIR] [--only=get|post] [--compare=CHECKOUT] [--binary=dist/taskapi] [--projects=1]
+ *     [--users=0]
+ *
+ * `--projects=N` gives the user N projects (the POSTs spread over them) and `--users=N` adds N
+ * more users: with a few hundred rows in those tables, PostgreSQL's default random_page_cost plans
+ * the GET's name joins as hash joins over whole-table scans (see DATABASE_RANDOM_PAGE_COST).
  *
  * One run: creates its own database (`taskapi_hotpath`, dropped at the end), seeds TASKS tasks in
  * one project, starts the app (LOG_LEVEL=warn) three times (rate limits off; the limiter on but
@@ -64,6 +69,8 @@ async function main() {
   // POST /tasks picks one of this many projects at random (each write takes its project's event
   // lock until it commits: with one project every write waits for the one before).
   const PROJECTS = arg('projects', 1)
+  // Other users in the database (the planner's view of a team; 0 leaves the two the run registers).
+  const USERS = arg('users', 0)
   const SECONDS = arg('seconds', 5)
   const CONNECTIONS = arg('connections', 16)
   const THREADS = arg('threads', 2)
@@ -131,6 +138,11 @@ async function main() {
       await sql`insert into project_members (project_id, user_id, role) values (${extra.id}, ${userId}, 'owner')`
       projectIds.push(extra.id)
     }
+    await sql`
+      insert into users (email, username, password_hash)
+      select 'other' || g || '@example.com', 'other' || g, 'x' from generate_series(1, ${USERS}) g
+    `
+    await sql`analyze users, projects, project_members`
     const ids = (
       await sql<{ id: string }[]>`select id from tasks order by random() limit 1000`
     ).map((r) => r.id)

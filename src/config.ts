@@ -34,6 +34,7 @@ const EnvSchema = t.Object({
   DATABASE_STATEMENT_TIMEOUT_MS: Millis(5_000),
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Millis(10_000),
   DATABASE_PREPARE: t.Boolean({ default: true }),
+  DATABASE_RANDOM_PAGE_COST: t.Number({ minimum: 0, maximum: 100, default: 1.1 }),
   JWT_SECRET: t.Optional(t.String()),
   ACCESS_TOKEN_TTL: Seconds(900),
   REFRESH_TOKEN_TTL: Seconds(2_592_000),
@@ -95,6 +96,8 @@ export type Config = {
     statementTimeoutMs: number
     idleInTransactionTimeoutMs: number
     prepare: boolean
+    /** The planner's `random_page_cost` for this server's sessions; 0 keeps the database's. */
+    randomPageCost: number
   }
   jwtSecret: string | undefined
   accessTokenTtl: number
@@ -185,11 +188,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 }
 
 /**
- * Numbers are plain decimal digits and booleans true/false/1/0; anything else stays a string and
+ * Whole numbers are plain decimal digits, other numbers digits with an optional decimal part (no
+ * exponent), and booleans true/false/1/0; anything else stays a string and
  * fails the check (TypeBox's own conversion would read PORT=1e3 as 1 and 80.5 as 80).
  */
 function fromEnvironment(schema: TSchema, value: string): unknown {
   if (schema.type === 'integer') return /^[0-9]{1,16}$/.test(value) ? Number(value) : value
+  if (schema.type === 'number')
+    return /^[0-9]{1,6}(\.[0-9]{1,6})?$/.test(value) ? Number(value) : value
   if (schema.type === 'boolean') {
     const word = value.toLowerCase()
     if (word === 'true' || word === '1') return true
@@ -202,6 +208,8 @@ function fromEnvironment(schema: TSchema, value: string): unknown {
 function describeProblem(schema: TSchema, fallback: string): string {
   if (schema.type === 'integer')
     return `must be a whole number from ${schema.minimum} to ${schema.maximum}`
+  if (schema.type === 'number')
+    return `must be a decimal number from ${schema.minimum} to ${schema.maximum}`
   if (schema.type === 'boolean') return 'must be true or false'
   if (Array.isArray(schema.anyOf))
     return `must be one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`
@@ -223,6 +231,7 @@ function toConfig(env: Env): Config {
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
       idleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
       prepare: env.DATABASE_PREPARE,
+      randomPageCost: env.DATABASE_RANDOM_PAGE_COST,
     },
     jwtSecret: env.JWT_SECRET,
     accessTokenTtl: env.ACCESS_TOKEN_TTL,

@@ -44,6 +44,21 @@ export async function openDatabase(
   log: Logger,
   embedded: EmbeddedOptions = { dataDir: config.dataDir },
 ): Promise<Database> {
+  // Settings of every session. PostgreSQL takes them from the startup message; PGlite ignores
+  // those, so on the embedded database they are set on its one session (below).
+  const session: Record<string, string> = {
+    application_name: 'taskapi',
+    // Timestamps are parsed from text: pin its format whatever the database's defaults say.
+    DateStyle: 'ISO, MDY',
+    TimeZone: 'UTC',
+    IntervalStyle: 'postgres',
+    statement_timeout: String(config.db.statementTimeoutMs),
+    idle_in_transaction_session_timeout: String(config.db.idleInTransactionTimeoutMs),
+    // PostgreSQL's default of 4 prices an index probe as a disk seek, so a read joining a few
+    // hundred users or projects by primary key is planned as hash joins over whole-table scans
+    // (README, Databases).
+    ...(config.db.randomPageCost > 0 ? { random_page_cost: String(config.db.randomPageCost) } : {}),
+  }
   const options: postgres.Options<Record<string, postgres.PostgresType>> = {
     max: config.db.poolMax,
     idle_timeout: 60,
@@ -56,15 +71,7 @@ export async function openDatabase(
     backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1),
     // Off behind PgBouncer in transaction mode, where named prepared statements break.
     prepare: config.db.prepare,
-    connection: {
-      application_name: 'taskapi',
-      // Timestamps are parsed from text: pin its format whatever the database's defaults say.
-      DateStyle: 'ISO, MDY',
-      TimeZone: 'UTC',
-      IntervalStyle: 'postgres',
-      statement_timeout: config.db.statementTimeoutMs,
-      idle_in_transaction_session_timeout: config.db.idleInTransactionTimeoutMs,
-    },
+    connection: session,
     // Rows map to JSON as they are: timestamps as RFC 3339 UTC strings, calendar dates as
     // 'YYYY-MM-DD' instead of midnight timestamps.
     types: {
@@ -85,6 +92,10 @@ export async function openDatabase(
     return wrap(sql, 'postgres', async () => {}, listen)
   }
   const server = await startEmbeddedPostgres(embedded)
+  // The session outlives postgres.js reconnecting to the socket. (PGlite has no timers: it keeps
+  // the two timeouts as settings but never enforces them.)
+  for (const [name, value] of Object.entries(session))
+    await server.pglite.query(`select set_config($1, $2, false)`, [name, value])
   const listeners = new Map<string, Set<(payload: string) => void>>()
   // PGlite is one session: a single connection avoids the socket server's multiplexing faults.
   const sql = postgres({

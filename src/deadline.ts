@@ -54,8 +54,9 @@ export function trackQueries<T extends Sql>(sql: T): T {
 /**
  * REQUEST_TIMEOUT_MS: a request still running at its deadline is answered 503 problem+json
  * (Retry-After: 1), and its running queries are cancelled on PostgreSQL, which rolls back its
- * transaction and frees its pool connection. The embedded database ignores cancel requests; there
- * `statement_timeout` bounds a query. 0 turns the deadline off.
+ * transaction and frees its pool connection. The embedded database (PGlite, WebAssembly without
+ * timers) can neither cancel a query nor enforce `statement_timeout`: there the request is still
+ * answered at its deadline, but its query runs to its end. 0 turns the deadline off.
  */
 export function requestDeadline(timeoutMs: number, log: Logger) {
   const plugin = new Elysia({ name: 'request-deadline' })

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig, resolveJwtSecret, SETTINGS } from '../src/config'
+import { freshDatabase, testConfig } from './helpers'
 
 // Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
 setDefaultTimeout(60_000)
@@ -95,6 +96,18 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reads DATABASE_RANDOM_PAGE_COST as a decimal number: 1.1 by default, 0 to keep the database’s', () => {
+    expect(loadConfig({}).db.randomPageCost).toBe(1.1)
+    expect(loadConfig({ DATABASE_RANDOM_PAGE_COST: '4' }).db.randomPageCost).toBe(4)
+    expect(loadConfig({ DATABASE_RANDOM_PAGE_COST: '0' }).db.randomPageCost).toBe(0)
+    expect(loadConfig({ DATABASE_RANDOM_PAGE_COST: '1.25' }).db.randomPageCost).toBe(1.25)
+    for (const bad of '1e3 -1 1. .5 101 abc 1,1'.split(' ')) {
+      expect(`${bad}: ${problemsOf({ DATABASE_RANDOM_PAGE_COST: bad })}`).toBe(
+        `${bad}: DATABASE_RANDOM_PAGE_COST: must be a decimal number from 0 to 100`,
+      )
+    }
+  })
+
   it('reads booleans as true/false/1/0 in any case and names the allowed values otherwise', () => {
     expect(loadConfig({ TRUST_PROXY: 'TRUE', DATABASE_PREPARE: '0' })).toMatchObject({
       trustProxy: true,
@@ -123,6 +136,26 @@ describe('loadConfig', () => {
   it('lets production on the embedded database start without JWT_SECRET', () => {
     expect(problemsOf({ NODE_ENV: 'production' })).toEqual([])
     expect(loadConfig({ NODE_ENV: 'production' }).jwtSecret).toBeUndefined()
+  })
+})
+
+describe('database sessions', () => {
+  it('plan with DATABASE_RANDOM_PAGE_COST, or with the database’s own setting when it is 0', async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{}, '1.1'],
+      [{ DATABASE_RANDOM_PAGE_COST: '2.5' }, '2.5'],
+      // PostgreSQL's (and PGlite's) own default.
+      [{ DATABASE_RANDOM_PAGE_COST: '0' }, '4'],
+    ]
+    for (const [env, expected] of cases) {
+      const db = await freshDatabase(testConfig(env))
+      try {
+        const rows = await db.sql<{ random_page_cost: string }[]>`show random_page_cost`
+        expect(rows[0]?.random_page_cost).toBe(expected)
+      } finally {
+        await db.close()
+      }
+    }
   })
 })
 
