@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { AppContext, Principal } from '../../context'
 import { describeError } from '../../logger'
 import { invalid, notFound, unauthorized } from '../../problems'
+import { INSTANT_RANGE, storableTime } from '../tasks/rules'
 import type { TokenCreate } from './model'
 import {
   insertToken,
@@ -20,7 +21,10 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest('
 
 export async function createToken(ctx: AppContext, principal: Principal, input: TokenCreate) {
   const errors = []
-  if (input.expires_at !== undefined && !(Date.parse(input.expires_at) > Date.now()))
+  const expiry = input.expires_at === undefined ? undefined : storableTime(input.expires_at)
+  if (input.expires_at !== undefined && expiry === undefined)
+    errors.push({ path: '/expires_at', message: `must be ${INSTANT_RANGE}` })
+  else if (expiry !== undefined && !(expiry > Date.now()))
     errors.push({ path: '/expires_at', message: 'must be in the future' })
   const projectIds = input.project_ids?.map((id) => id.toLowerCase())
   if (projectIds) {
@@ -40,7 +44,7 @@ export async function createToken(ctx: AppContext, principal: Principal, input: 
     token_hash: hashToken(token),
     scopes: input.scopes,
     project_ids: projectIds ?? null,
-    expires_at: input.expires_at ?? null,
+    expires_at: expiry === undefined ? null : new Date(expiry).toISOString(),
   })
   return { ...row, token }
 }
