@@ -84,6 +84,9 @@ export async function createProject(
   finish?: AnswerInTransaction<Project>,
 ) {
   requirePermission(principal, 'projects.write')
+  // A new project is outside any list a token was limited to.
+  if (principal.token?.projectIds)
+    throw forbidden('This token is limited to its projects and cannot create one')
   checkDates(input.start_date, input.due_date)
   return ctx.sql.begin(async (tx) => {
     const project = await insertProject(tx, input, principal.userId)
