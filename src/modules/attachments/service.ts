@@ -73,7 +73,8 @@ export async function uploadAttachment(
       const attachment = await insertAttachment(tx, {
         id,
         task_id: taskId,
-        filename: sanitizeFilename(file.name),
+        // Bun gives a part sent with `filename=""` no name at all.
+        filename: sanitizeFilename(file.name ?? ''),
         file_path: relativePath,
         file_size: file.size,
         mime_type: storedMediaType(file.type),
