@@ -4,7 +4,7 @@ import { forbidden, notFound } from '../../problems'
 import { paged } from '../../shared/model'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
-import { authorizeTask } from '../authz/service'
+import { authorizeTask, taskDeletedMeanwhile } from '../authz/service'
 import { type AnswerInTransaction, bindStreamedBody } from '../idempotency/middleware'
 import type { Attachment, AttachmentListQuery } from './model'
 import { contentDisposition, sanitizeFilename, storedMediaType } from './names'
@@ -99,7 +99,7 @@ export async function uploadAttachment(
     })
   } catch (error) {
     await removeQuietly(paths.temporary, paths.final)
-    throw error
+    throw taskDeletedMeanwhile(error, 'task_attachments_task_id_fkey')
   }
 }
 
