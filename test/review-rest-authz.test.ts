@@ -77,4 +77,41 @@ describe('a project-limited API token', () => {
     })
     expect(made.status).toBe(201)
   })
+
+  it('gets no replay of its owner’s stored answer for a project it is not limited to', async () => {
+    const other = await createProject(server, team.owner)
+    const key = `replay-${crypto.randomUUID()}`
+    const body = { title: 'Made by the session', project_id: other.id }
+    const first = await server.request('POST', '/api/v1/tasks', {
+      token: team.owner.access,
+      headers: { 'idempotency-key': key },
+      body,
+    })
+    expect(first.status).toBe(201)
+    const open = await server.request('POST', '/api/v1/tokens', {
+      token: team.owner.access,
+      body: { name: 'a only', scopes: ['tasks:write'], project_ids: [team.project.id] },
+    })
+    const res = await server.request('POST', '/api/v1/tasks', {
+      token: open.body.token,
+      headers: { 'idempotency-key': key },
+      body,
+    })
+    expectProblemShape(res, 403)
+    expect(res.headers.get('idempotency-replayed')).toBeNull()
+    // The token's own retries still replay its own answer, once.
+    const inside = { title: 'Made by the token', project_id: team.project.id }
+    const answers = []
+    for (let i = 0; i < 2; i++)
+      answers.push(
+        await server.request('POST', '/api/v1/tasks', {
+          token: open.body.token,
+          headers: { 'idempotency-key': key },
+          body: inside,
+        }),
+      )
+    expect(answers.map((a) => a.status)).toEqual([201, 201])
+    expect(answers[1]?.headers.get('idempotency-replayed')).toBe('true')
+    expect(answers[1]?.body.id).toBe(answers[0]?.body.id)
+  })
 })
