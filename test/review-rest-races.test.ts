@@ -3,8 +3,14 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { createTask } from './factories'
-import { databaseUrlOf, expectProblemShape, startServer, type TestServer } from './helpers'
+import { createProject, createTask } from './factories'
+import {
+  databaseUrlOf,
+  expectProblemShape,
+  registerUser,
+  startServer,
+  type TestServer,
+} from './helpers'
 import { createTeam, type Team } from './team'
 
 // Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
@@ -103,5 +109,93 @@ describe('a write racing the deletion of its task', () => {
       body: { content: 'after' },
     })
     expectProblemShape(res, 404)
+  })
+})
+
+/**
+ * Runs `write` while a transaction removes `userId` from the project as the members service does
+ * (the row goes, then their assignments are cleared), and commits that removal once `write` has
+ * answered or waits on it.
+ */
+async function removeMemberUnder<T>(projectId: string, userId: string, write: () => Promise<T>) {
+  let commit = () => {}
+  const released = new Promise<void>((resolve) => {
+    commit = resolve
+  })
+  let removed = () => {}
+  const holding = new Promise<void>((resolve) => {
+    removed = resolve
+  })
+  const tx = side.begin(async (sql) => {
+    await sql`select id from projects where id = ${projectId} for no key update`
+    await sql`delete from project_members where project_id = ${projectId} and user_id = ${userId}`
+    await sql`
+      update tasks set assignee_id = null, version = version + 1
+      where project_id = ${projectId} and assignee_id = ${userId}
+    `
+    removed()
+    await released
+  })
+  await holding
+  let done = false
+  const answer = write().finally(() => {
+    done = true
+  })
+  for (let i = 0; i < 500 && !done; i++) {
+    const [row] = await server.db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'
+    `
+    if ((row?.n ?? 0) > 0) break
+    await Bun.sleep(10)
+  }
+  commit()
+  await tx
+  return answer
+}
+
+describe('an assignment racing the assignee’s removal from the project', () => {
+  const assigneesOutside = async (projectId: string) => {
+    const rows = await server.db.sql<{ id: string }[]>`
+      select t.id from tasks t
+      where t.project_id = ${projectId} and t.assignee_id is not null
+        and not exists (
+          select 1 from project_members pm
+          where pm.project_id = t.project_id and pm.user_id = t.assignee_id
+        )
+    `
+    return rows.length
+  }
+
+  it.skipIf(!onPostgres)(
+    'never leaves a task assigned to a non-member (PATCH, assign)',
+    async () => {
+      for (const path of ['', '/assign']) {
+        const leaving = await registerUser(server)
+        const project = await createProject(server, team.owner, [[leaving, 'member']])
+        const task = await createTask(server, project.id, team.owner)
+        const res = await removeMemberUnder(project.id, leaving.id, () =>
+          server.request(path ? 'PUT' : 'PATCH', `/api/v1/tasks/${task.id}${path}`, {
+            token: team.owner.access,
+            body: { assignee_id: leaving.id },
+          }),
+        )
+        expectProblemShape(res, 422)
+        expect(await assigneesOutside(project.id)).toBe(0)
+      }
+    },
+  )
+
+  it.skipIf(!onPostgres)('never creates a task assigned to a non-member', async () => {
+    const leaving = await registerUser(server)
+    const project = await createProject(server, team.owner, [[leaving, 'member']])
+    const res = await removeMemberUnder(project.id, leaving.id, () =>
+      server.request('POST', '/api/v1/tasks', {
+        token: team.owner.access,
+        body: { title: 'Assigned as they leave', project_id: project.id, assignee_id: leaving.id },
+      }),
+    )
+    expectProblemShape(res, 422)
+    expect(await assigneesOutside(project.id)).toBe(0)
   })
 })
