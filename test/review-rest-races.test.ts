@@ -101,6 +101,44 @@ describe('a write racing the deletion of its task', () => {
     expect(files.filter((f) => f.isFile())).toEqual([])
   })
 
+  it.skipIf(!onPostgres)(
+    'answers 422 on /project_id to a task created as its project goes',
+    async () => {
+      const project = await createProject(server, team.owner, [[team.member, 'member']])
+      let commit = () => {}
+      const released = new Promise<void>((resolve) => {
+        commit = resolve
+      })
+      let deleted = () => {}
+      const holding = new Promise<void>((resolve) => {
+        deleted = resolve
+      })
+      const tx = side.begin(async (sql) => {
+        await sql`delete from projects where id = ${project.id}`
+        deleted()
+        await released
+      })
+      await holding
+      const answer = server.request('POST', '/api/v1/tasks', {
+        token: team.member.access,
+        body: { title: 'Into a project being deleted', project_id: project.id },
+      })
+      for (let i = 0; i < 500; i++) {
+        const [row] = await server.db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'
+      `
+        if ((row?.n ?? 0) > 0) break
+        await Bun.sleep(10)
+      }
+      commit()
+      await tx
+      const res = await answer
+      expectProblemShape(res, 422)
+      expect(res.body.errors).toEqual([{ path: '/project_id', message: 'no such project' }])
+    },
+  )
+
   it('answers 404 to a comment on a task deleted before it', async () => {
     const task = await createTask(server, team.project.id, team.owner)
     await server.request('DELETE', `/api/v1/tasks/${task.id}`, { token: team.owner.access })

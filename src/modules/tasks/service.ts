@@ -68,7 +68,7 @@ export async function createTask(
 ) {
   const roles = projectRolesAllowed(principal, 'task.write', input.project_id)
   const dueDate = normalizeTime(input.due_date)
-  return ctx.sql.begin(async (tx) => {
+  const created = ctx.sql.begin(async (tx) => {
     const { access, task } = await insertTaskIfAllowed(
       tx,
       {
@@ -98,6 +98,22 @@ export async function createTask(
     await finish?.(tx, task)
     return task
   })
+  return created.catch((error) => {
+    throw projectDeletedMeanwhile(error)
+  })
+}
+
+/**
+ * A project deleted after the insert's check read it: the rows' foreign keys on the project refuse
+ * them, which is the missing project's 422, not a conflict.
+ */
+function projectDeletedMeanwhile(error: unknown): unknown {
+  const pg = error as { code?: unknown; constraint_name?: unknown }
+  return pg?.code === '23503' &&
+    typeof pg.constraint_name === 'string' &&
+    pg.constraint_name.endsWith('_project_id_fkey')
+    ? invalid([{ path: '/project_id', message: 'no such project' }])
+    : error
 }
 
 /**
