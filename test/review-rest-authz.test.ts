@@ -115,3 +115,23 @@ describe('a project-limited API token', () => {
     expect(answers[1]?.body.id).toBe(answers[0]?.body.id)
   })
 })
+
+describe('an API token past its expires_at', () => {
+  it('answers 401 at once, even while this instance still has it cached', async () => {
+    const expiresAt = Date.now() + 1_500
+    const created = await server.request('POST', '/api/v1/tokens', {
+      token: team.owner.access,
+      body: {
+        name: 'short',
+        scopes: ['tasks:read'],
+        expires_at: new Date(expiresAt).toISOString(),
+      },
+    })
+    expect(created.status).toBe(201)
+    const token = created.body.token as string
+    // Read once while valid: the principal is now cached (SESSION_CACHE_TTL_MS, 5 s by default).
+    expect((await server.request('GET', '/api/v1/users/me', { token })).status).toBe(200)
+    await Bun.sleep(Math.max(0, expiresAt - Date.now()) + 100)
+    expectProblemShape(await server.request('GET', '/api/v1/users/me', { token }), 401)
+  })
+})

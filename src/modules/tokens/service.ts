@@ -93,7 +93,10 @@ export async function authenticateApiToken(ctx: AppContext, bearer: string): Pro
       : null
     ctx.sessions.set(row.id, principal, readAt)
   }
-  if (!principal) throw unauthorized('This API token has been revoked or has expired')
+  // A cached principal outlives the token's expiry by up to SESSION_CACHE_TTL_MS otherwise.
+  const expiresAt = principal?.token?.expiresAt
+  if (!principal || (expiresAt !== undefined && expiresAt <= Date.now()))
+    throw unauthorized('This API token has been revoked or has expired')
   touch(ctx, principal.sessionId)
   return principal
 }
