@@ -247,3 +247,19 @@ describe('GET /tasks tags', () => {
     )
   })
 })
+
+describe('POST /tokens project_ids', () => {
+  it('stores a token’s project_ids once each, whatever their letter case', async () => {
+    const res = await server.request('POST', '/api/v1/tokens', {
+      token: owner.access,
+      body: {
+        name: 'cased',
+        scopes: ['tasks:read'],
+        project_ids: [project.id, project.id.toUpperCase()],
+      },
+    })
+    expect(res.status).toBe(201)
+    expect(res.body.project_ids).toEqual([project.id])
+    await server.request('DELETE', `/api/v1/tokens/${res.body.id}`, { token: owner.access })
+  })
+})

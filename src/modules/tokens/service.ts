@@ -26,7 +26,9 @@ export async function createToken(ctx: AppContext, principal: Principal, input: 
     errors.push({ path: '/expires_at', message: `must be ${INSTANT_RANGE}` })
   else if (expiry !== undefined && !(expiry > Date.now()))
     errors.push({ path: '/expires_at', message: 'must be in the future' })
-  const projectIds = input.project_ids?.map((id) => id.toLowerCase())
+  const projectIds = input.project_ids && [
+    ...new Set(input.project_ids.map((id) => id.toLowerCase())),
+  ]
   if (projectIds) {
     const foreign = await selectForeignProjects(ctx.sql, principal.userId, projectIds)
     if (foreign.length > 0)
