@@ -206,6 +206,16 @@ describe('POST /tasks/:id/attachments', () => {
     expect((await storedFiles()).some((f) => f.includes('passwd') || f.includes('..'))).toBe(false)
   })
 
+  it('names a file part with an empty filename "file" (it was a 500), and stores it', async () => {
+    const task = await newTask()
+    const { body, contentType } = rawMultipart('', Buffer.from('no name'))
+    const res = await postRaw(task.id, team.member, body, contentType)
+    expect(res.status).toBe(201)
+    expect(res.body.filename).toBe('file')
+    const got = await download(task.id, res.body.id, team.member)
+    expect(await got.text()).toBe('no name')
+  })
+
   it('caps a long filename at 255 characters, keeping its extension', async () => {
     const task = await newTask()
     const res = await upload(task.id, team.member, 'x', `${'é'.repeat(300)}.tar.gz`)

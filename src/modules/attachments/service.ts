@@ -4,7 +4,7 @@ import { forbidden, notFound } from '../../problems'
 import { paged } from '../../shared/model'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
-import { authorizeTask } from '../authz/service'
+import { authorizeTask, taskDeletedMeanwhile } from '../authz/service'
 import { type AnswerInTransaction, bindStreamedBody } from '../idempotency/middleware'
 import type { Attachment, AttachmentListQuery } from './model'
 import { contentDisposition, sanitizeFilename, storedMediaType } from './names'
@@ -73,7 +73,8 @@ export async function uploadAttachment(
       const attachment = await insertAttachment(tx, {
         id,
         task_id: taskId,
-        filename: sanitizeFilename(file.name),
+        // Bun gives a part sent with `filename=""` no name at all.
+        filename: sanitizeFilename(file.name ?? ''),
         file_path: relativePath,
         file_size: file.size,
         mime_type: storedMediaType(file.type),
@@ -98,7 +99,7 @@ export async function uploadAttachment(
     })
   } catch (error) {
     await removeQuietly(paths.temporary, paths.final)
-    throw error
+    throw taskDeletedMeanwhile(error, 'task_attachments_task_id_fkey')
   }
 }
 

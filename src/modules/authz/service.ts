@@ -48,3 +48,14 @@ export async function authorizeTask(
     )
   return access
 }
+
+/**
+ * A task deleted after authorizeTask read it and before a row naming it was inserted: the row's
+ * foreign key (`constraint`) refuses it, which is the task's 404, not a conflict.
+ */
+export function taskDeletedMeanwhile(error: unknown, constraint: string): unknown {
+  const pg = error as { code?: unknown; constraint_name?: unknown }
+  return pg?.code === '23503' && pg.constraint_name === constraint
+    ? notFound('No such task')
+    : error
+}

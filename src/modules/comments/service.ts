@@ -6,7 +6,7 @@ import { cursorPagination, decodeCursor, pageOf } from '../../shared/keyset'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { canOnProject } from '../authz/policy'
-import { authorizeTask } from '../authz/service'
+import { authorizeTask, taskDeletedMeanwhile } from '../authz/service'
 import type { AnswerInTransaction } from '../idempotency/middleware'
 import { insertNotifications, type NewNotification } from '../notifications/queries'
 import { mentionedUsernames } from './mentions'
@@ -54,7 +54,7 @@ export async function addComment(
   finish?: AnswerInTransaction<Comment>,
 ) {
   const access = await authorizeTask(ctx.sql, principal, taskId, 'task.write')
-  return ctx.sql.begin(async (tx) => {
+  const added = ctx.sql.begin(async (tx) => {
     const comment = await insertComment(tx, {
       task_id: taskId,
       user_id: principal.userId,
@@ -76,6 +76,9 @@ export async function addComment(
     })
     await finish?.(tx, comment)
     return comment
+  })
+  return added.catch((error) => {
+    throw taskDeletedMeanwhile(error, 'task_comments_task_id_fkey')
   })
 }
 

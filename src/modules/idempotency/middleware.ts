@@ -158,15 +158,23 @@ export function idempotency(ctx: AppContext, authenticateRequest: RequestAuthent
         throw badKey('This route’s answer holds a secret: it does not take an Idempotency-Key')
       if (!KEY.test(key))
         throw badKey('Idempotency-Key must be 1 to 255 printable ASCII characters')
-      const { userId } = await authenticateRequest(request)
+      const principal = await authenticateRequest(request)
+      const { userId } = principal
+      const scoped = principal.token ? tokenScopedKey(principal.sessionId, key) : key
       const { fingerprint, streamed } = await fingerprintOf(request, body)
       for (let attempt = 0; attempt < 3; attempt += 1) {
         const id = crypto.randomUUID()
-        if (await claimKey(ctx.sql, userId, key, fingerprint, id, limits)) {
-          claims.set(request, { userId, key, id, bodyDigest: null, storedInTransaction: false })
+        if (await claimKey(ctx.sql, userId, scoped, fingerprint, id, limits)) {
+          claims.set(request, {
+            userId,
+            key: scoped,
+            id,
+            bodyDigest: null,
+            storedInTransaction: false,
+          })
           return
         }
-        const stored = await selectLiveKey(ctx.sql, userId, key)
+        const stored = await selectLiveKey(ctx.sql, userId, scoped)
         if (!stored) continue // expired or given back meanwhile: claim it again
         if (stored.fingerprint !== fingerprint) throw reused()
         if (stored.status === null)
@@ -206,6 +214,14 @@ export function idempotency(ctx: AppContext, authenticateRequest: RequestAuthent
       )
     })
 }
+
+/**
+ * An API token's keys are its own: a replay skips the handler and its checks, so a token limited
+ * to some projects must not be handed its owner's stored answer about another project. Hashed,
+ * so that a 255-character key still fits the column with the token's id.
+ */
+const tokenScopedKey = (tokenId: string, key: string) =>
+  `token:${tokenId}:${createHash('sha256').update(key).digest('hex')}`
 
 function replay(status: number, body: string | null, headers: Record<string, string>) {
   const out = new Headers(headers)

@@ -23,10 +23,14 @@ import {
 } from './queries'
 import { removeStoredFiles } from './stored-files'
 
-/** A real calendar date (2026-02-30 passes the format but not PostgreSQL). */
+/** A real calendar date (2026-02-30 and year 0 pass the format but not PostgreSQL). */
 function isCalendarDate(value: string) {
   const date = new Date(`${value}T00:00:00Z`)
-  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value
+  return (
+    value >= '0001-01-01' &&
+    !Number.isNaN(date.getTime()) &&
+    date.toISOString().slice(0, 10) === value
+  )
 }
 
 /** Both dates must exist, and a project cannot be due before it starts. */
@@ -80,6 +84,9 @@ export async function createProject(
   finish?: AnswerInTransaction<Project>,
 ) {
   requirePermission(principal, 'projects.write')
+  // A new project is outside any list a token was limited to.
+  if (principal.token?.projectIds)
+    throw forbidden('This token is limited to its projects and cannot create one')
   checkDates(input.start_date, input.due_date)
   return ctx.sql.begin(async (tx) => {
     const project = await insertProject(tx, input, principal.userId)

@@ -10,6 +10,7 @@ import {
   type TaskOrder,
 } from './list-queries'
 import { TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, type TaskListQuery } from './model'
+import { INSTANT_RANGE, storableTime } from './rules'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
@@ -40,15 +41,12 @@ function oneOf(
 
 function tagsOf(values: string[] | undefined, errors: FieldError[]) {
   if (values === undefined) return undefined
-  const tags = [
-    ...new Set(
-      values
-        .flatMap((v) => v.split(','))
-        .map((v) => v.trim())
-        .filter(Boolean),
-    ),
-  ]
-  if (tags.length > 20 || tags.some((tag) => tag.length > 50))
+  const given = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean)
+  const tags = [...new Set(given)]
+  if (given.length > 20 || tags.some((tag) => tag.length > 50))
     errors.push({ path: '/tags', message: 'at most 20 tags of 1 to 50 characters' })
   return tags.length > 0 ? tags : undefined
 }
@@ -62,19 +60,73 @@ function dueBound(value: string | undefined, end: boolean, path: string, errors:
     errors.push({ path, message: 'must be a date (YYYY-MM-DD) or an RFC 3339 timestamp' })
     return undefined
   }
-  // The upper bound is exclusive in SQL: the end of an inclusive day or the next microsecond.
+  if (storableTime(new Date(time).toISOString()) === undefined) {
+    errors.push({ path, message: `must be ${INSTANT_RANGE}` })
+    return undefined
+  }
+  // The upper bound is exclusive in SQL: the end of an inclusive day or the next microsecond;
+  // past the last storable instant every due date is before it.
   const bound = end ? time + (dateOnly ? 86_400_000 : 1) : time
-  return new Date(bound).toISOString()
+  const iso = new Date(bound).toISOString()
+  return storableTime(iso) === undefined ? 'infinity' : iso
 }
 
 type Cursor = { s: string; v: string; i: string }
 
+// A timestamp as PostgreSQL prints it in UTC with DateStyle ISO (the sort values of the time sorts).
+const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?\+00$/
+
+type Six = [number, number, number, number, number, number]
+
+/** Could this sort value have come from the list's own query (so it casts without an error)? */
+function isSortValue(key: string, value: string): boolean {
+  switch (key) {
+    case 'created_at':
+    case 'updated_at':
+    case 'due_date': {
+      if (key === 'due_date' && value === 'infinity') return true
+      const m = PG_TIMESTAMP.exec(value)
+      if (!m) return false
+      const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as Six
+      // setUTCFullYear, unlike Date.UTC, takes the years 0 to 99 as they are.
+      const date = new Date(0)
+      date.setUTCFullYear(year, month - 1, day)
+      date.setUTCHours(hour, minute, second)
+      return (
+        year >= 1 &&
+        date.getUTCFullYear() === year &&
+        date.getUTCMonth() === month - 1 &&
+        date.getUTCDate() === day &&
+        date.getUTCHours() === hour &&
+        date.getUTCMinutes() === minute &&
+        date.getUTCSeconds() === second
+      )
+    }
+    case 'priority':
+      return /^[1-4]$/.test(value)
+    case 'rank':
+      return /^-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(value)
+    default:
+      return true
+  }
+}
+
 const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString('base64url')
 
-function decodeCursor(value: string, sort: string, errors: FieldError[]): After | undefined {
+function decodeCursor(
+  value: string,
+  order: { key: string; name: string },
+  errors: FieldError[],
+): After | undefined {
   try {
     const c = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Partial<Cursor>
-    if (c.s === sort && typeof c.v === 'string' && typeof c.i === 'string' && UUID.test(c.i))
+    if (
+      c.s === order.name &&
+      typeof c.v === 'string' &&
+      typeof c.i === 'string' &&
+      UUID.test(c.i) &&
+      isSortValue(order.key, c.v)
+    )
       return { value: c.v, id: c.i }
   } catch {}
   errors.push({ path: '/cursor', message: 'is not a cursor of this list and sort' })
@@ -119,7 +171,7 @@ export async function listTasksForUser(
   if (filter.assigneeId && !UUID.test(filter.assigneeId))
     errors.push({ path: '/assignee_id', message: 'must be a user id or "me"' })
   const order = orderOf(query)
-  const after = query.cursor ? decodeCursor(query.cursor, order.name, errors) : undefined
+  const after = query.cursor ? decodeCursor(query.cursor, order, errors) : undefined
   if (errors.length > 0) throw invalid(errors)
   const page = query.page ?? 1
   const limit = query.limit ?? 20

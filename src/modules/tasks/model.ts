@@ -125,14 +125,27 @@ export const TaskModel = {
     ),
     status: t.Optional(t.String({ maxLength: 200, description: 'One status or a comma list' })),
     priority: t.Optional(t.String({ maxLength: 200, description: 'One priority or a comma list' })),
+    // No bounds here: Elysia splits a comma list itself and, when the pieces fail a bound, throws
+    // an error the app's error handler cannot read (an HTML 500). list-service checks them.
     tags: t.Optional(
-      t.Array(t.String({ maxLength: 1100 }), {
-        maxItems: 20,
-        description: 'Comma-separated or repeated; a task matches when it has all of them',
+      t.Array(t.String(), {
+        description:
+          'Comma-separated or repeated, at most 20 tags of 1 to 50 characters; a task matches when it has all of them',
       }),
     ),
-    due_date_from: t.Optional(t.String({ format: 'date-time', description: 'Inclusive' })),
-    due_date_to: t.Optional(t.String({ format: 'date-time', description: 'Inclusive' })),
+    // Checked by list-service: Elysia's `date-time` format takes a bare date only in 1900 to 2099.
+    due_date_from: t.Optional(
+      t.String({
+        maxLength: 40,
+        description: 'Inclusive: a date (YYYY-MM-DD) or an RFC 3339 timestamp',
+      }),
+    ),
+    due_date_to: t.Optional(
+      t.String({
+        maxLength: 40,
+        description: 'Inclusive: a date (YYYY-MM-DD, the whole UTC day) or an RFC 3339 timestamp',
+      }),
+    ),
     search: t.Optional(
       t.String({
         maxLength: 200,

@@ -69,11 +69,14 @@ export async function selectTaskWithRole(
 }
 
 export async function isProjectMember(db: Executor, projectId: string, userId: string) {
+  // Held until the caller's transaction ends: a removal of this member (which clears their
+  // assignments) waits for it, so it cannot clear them before this assignment is written.
   const [row] = await db<{ ok: number }[]>`
     select 1 as ok
     from project_members
     where project_id = ${projectId}
       and user_id = ${userId}
+    for key share
   `
   return row !== undefined
 }
@@ -125,6 +128,8 @@ export async function insertTaskIfAllowed(
         from project_members
         where project_id = ${task.project_id}
           and user_id = ${task.assignee_id}::uuid
+        -- A removal of the assignee (which clears their assignments) waits for this insert.
+        for key share
       ) as ok
     ),
     t as (

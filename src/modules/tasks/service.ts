@@ -20,7 +20,15 @@ import {
   type TaskWithRole,
   updateTaskAtVersion,
 } from './queries'
-import { canDeleteTask, matches, notificationsFor, parseIfMatch, preconditionFailed } from './rules'
+import {
+  canDeleteTask,
+  INSTANT_RANGE,
+  matches,
+  notificationsFor,
+  parseIfMatch,
+  preconditionFailed,
+  storableTime,
+} from './rules'
 
 function notAllowed(role: string | null) {
   return forbidden(
@@ -59,7 +67,8 @@ export async function createTask(
   finish?: AnswerInTransaction<Task>,
 ) {
   const roles = projectRolesAllowed(principal, 'task.write', input.project_id)
-  return ctx.sql.begin(async (tx) => {
+  const dueDate = normalizeTime(input.due_date)
+  const created = ctx.sql.begin(async (tx) => {
     const { access, task } = await insertTaskIfAllowed(
       tx,
       {
@@ -70,7 +79,7 @@ export async function createTask(
         created_by: principal.userId,
         status: input.status ?? 'todo',
         priority: input.priority ?? 'medium',
-        due_date: normalizeTime(input.due_date),
+        due_date: dueDate,
         estimated_hours: input.estimated_hours ?? null,
         tags: uniqueTags(input.tags ?? []),
       },
@@ -89,6 +98,22 @@ export async function createTask(
     await finish?.(tx, task)
     return task
   })
+  return created.catch((error) => {
+    throw projectDeletedMeanwhile(error)
+  })
+}
+
+/**
+ * A project deleted after the insert's check read it: the rows' foreign keys on the project refuse
+ * them, which is the missing project's 422, not a conflict.
+ */
+function projectDeletedMeanwhile(error: unknown): unknown {
+  const pg = error as { code?: unknown; constraint_name?: unknown }
+  return pg?.code === '23503' &&
+    typeof pg.constraint_name === 'string' &&
+    pg.constraint_name.endsWith('_project_id_fkey')
+    ? invalid([{ path: '/project_id', message: 'no such project' }])
+    : error
 }
 
 /**
@@ -111,8 +136,14 @@ function createRefused(principal: Principal, projectId: string, access: CreateAc
   return new Error('task insert refused for no known reason')
 }
 
-const normalizeTime = (value: string | null | undefined) =>
-  value === null || value === undefined ? (value ?? null) : new Date(value).toISOString()
+/** A due date in stored form (UTC); one the database cannot store is a 422 on /due_date. */
+function normalizeTime(value: string | null | undefined) {
+  if (value === null || value === undefined) return null
+  const time = storableTime(value)
+  if (time === undefined)
+    throw invalid([{ path: '/due_date', message: `must be ${INSTANT_RANGE}` }])
+  return new Date(time).toISOString()
+}
 
 const uniqueTags = (tags: string[]) => [...new Set(tags)]
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { AppContext, Principal } from '../../context'
 import { describeError } from '../../logger'
 import { invalid, notFound, unauthorized } from '../../problems'
+import { INSTANT_RANGE, storableTime } from '../tasks/rules'
 import type { TokenCreate } from './model'
 import {
   insertToken,
@@ -20,9 +21,14 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest('
 
 export async function createToken(ctx: AppContext, principal: Principal, input: TokenCreate) {
   const errors = []
-  if (input.expires_at !== undefined && !(Date.parse(input.expires_at) > Date.now()))
+  const expiry = input.expires_at === undefined ? undefined : storableTime(input.expires_at)
+  if (input.expires_at !== undefined && expiry === undefined)
+    errors.push({ path: '/expires_at', message: `must be ${INSTANT_RANGE}` })
+  else if (expiry !== undefined && !(expiry > Date.now()))
     errors.push({ path: '/expires_at', message: 'must be in the future' })
-  const projectIds = input.project_ids?.map((id) => id.toLowerCase())
+  const projectIds = input.project_ids && [
+    ...new Set(input.project_ids.map((id) => id.toLowerCase())),
+  ]
   if (projectIds) {
     const foreign = await selectForeignProjects(ctx.sql, principal.userId, projectIds)
     if (foreign.length > 0)
@@ -40,7 +46,7 @@ export async function createToken(ctx: AppContext, principal: Principal, input: 
     token_hash: hashToken(token),
     scopes: input.scopes,
     project_ids: projectIds ?? null,
-    expires_at: input.expires_at ?? null,
+    expires_at: expiry === undefined ? null : new Date(expiry).toISOString(),
   })
   return { ...row, token }
 }
@@ -89,7 +95,10 @@ export async function authenticateApiToken(ctx: AppContext, bearer: string): Pro
       : null
     ctx.sessions.set(row.id, principal, readAt)
   }
-  if (!principal) throw unauthorized('This API token has been revoked or has expired')
+  // A cached principal outlives the token's expiry by up to SESSION_CACHE_TTL_MS otherwise.
+  const expiresAt = principal?.token?.expiresAt
+  if (!principal || (expiresAt !== undefined && expiresAt <= Date.now()))
+    throw unauthorized('This API token has been revoked or has expired')
   touch(ctx, principal.sessionId)
   return principal
 }

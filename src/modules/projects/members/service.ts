@@ -7,6 +7,7 @@ import { insertActivity } from '../../activity/queries'
 import { canManageMember, isAdmin, type ProjectRole } from '../../authz/policy'
 import { selectProjectAccess } from '../../authz/queries'
 import { authorizeProject } from '../../authz/service'
+import { requireTokenProject } from '../../authz/token-scopes'
 import type { AnswerInTransaction } from '../../idempotency/middleware'
 import { insertNotifications } from '../../notifications/queries'
 import type { Member } from './model'
@@ -173,6 +174,7 @@ export async function removeMember(
     if (self) {
       const access = await selectProjectAccess(tx, projectId, principal.userId)
       if (!access) throw notFound('No such project')
+      requireTokenProject(principal, projectId)
       if (!access.role && !isAdmin(principal))
         throw forbidden('You are not a member of this project')
       actorRole = access.role
