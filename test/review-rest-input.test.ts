@@ -219,6 +219,38 @@ describe('GET /tasks cursors', () => {
   })
 })
 
+describe('keyset cursors of comments and notifications', () => {
+  // A cursor is [timestamp with microseconds, id]; year 0 has the shape but PostgreSQL has no
+  // such year.
+  const keyset = (at: string) =>
+    Buffer.from(JSON.stringify([at, '01a21f1d-2385-7016-84f4-0221856b957b'])).toString('base64url')
+
+  it('answers 422 on /cursor to a timestamp PostgreSQL cannot read, and pages by a real one', async () => {
+    const task = await newTask({ title: 'Commented' })
+    const paths = [`/api/v1/tasks/${task.id}/comments`, '/api/v1/notifications']
+    for (const path of paths) {
+      for (const at of ['0000-01-01T00:00:00.000000Z', '0000-12-31T23:59:59.999999Z']) {
+        const res = await server.request('GET', `${path}?cursor=${keyset(at)}`, {
+          token: owner.access,
+        })
+        try {
+          expectProblemShape(res, 422)
+        } catch (error) {
+          throw new Error(`${path} ${at}: ${(error as Error).message}`)
+        }
+        expect(res.body.errors[0].path).toBe('/cursor')
+      }
+      const early = await server.request(
+        'GET',
+        `${path}?cursor=${keyset('0001-01-01T00:00:00.000000Z')}`,
+        { token: owner.access },
+      )
+      expect(early.status).toBe(200)
+      expect(early.body.data).toEqual([])
+    }
+  })
+})
+
 describe('GET /tasks tags', () => {
   it('answers 422 problem+json on /tags to more than 20 tags in one comma list', async () => {
     for (const tags of [

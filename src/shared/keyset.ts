@@ -33,9 +33,14 @@ export const encodeCursor = (key: Keyset) =>
   Buffer.from(JSON.stringify([key.at, key.id])).toString('base64url')
 
 // A well-shaped but impossible date (month 13) would otherwise reach PostgreSQL as an error.
+// A real date and time, in a year PostgreSQL has (JavaScript has a year 0, PostgreSQL does not).
 const isRealInstant = (at: string) => {
   const time = Date.parse(at)
-  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 19) === at.slice(0, 19)
+  return (
+    at >= '0001' &&
+    !Number.isNaN(time) &&
+    new Date(time).toISOString().slice(0, 19) === at.slice(0, 19)
+  )
 }
 
 /** Reads a cursor sent by a client; anything not made by encodeCursor is a 422 on /cursor. */
