@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
+import { createProject } from './factories'
+import { registerUser, startServer, type TestServer } from './helpers'
+import { connectWs, type Frame, roundTrip, type WsClient } from './ws'
+
+// Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
+setDefaultTimeout(60_000)
+
+let server: TestServer
+let admin: Awaited<ReturnType<typeof registerUser>>
+beforeAll(async () => {
+  server = await startServer()
+  // The first account of the database is the admin.
+  admin = await registerUser(server)
+}, 60_000)
+afterAll(async () => {
+  await server.close()
+}, 30_000)
+
+const topicOf = (projectId: string) => `project:${projectId}`
+const eventsOf = (client: WsClient, projectId: string) =>
+  client.frames.filter((f: Frame) => f.type === 'event' && f.topic === topicOf(projectId))
+
+async function newTask(token: string, projectId: string, title: string) {
+  const res = await server.request('POST', '/api/v1/tasks', {
+    token,
+    body: { project_id: projectId, title },
+  })
+  expect(res.status).toBe(201)
+  return res.body
+}
+
+/** Waits until every frame the server sent for `ms` has arrived. */
+async function settle(client: WsClient, ms = 300) {
+  await Bun.sleep(ms)
+  await roundTrip(client)
+}
+
+describe('subscriptions and membership', () => {
+  it('stops a removed member’s events after a quick subscribe, unsubscribe, subscribe', async () => {
+    const owner = await registerUser(server)
+    const member = await registerUser(server)
+    const project = await createProject(server, owner, [[member, 'member']])
+    const client = await connectWs(server, member.access)
+    await client.next((f) => f.type === 'welcome')
+    const topic = topicOf(project.id)
+    // The first subscribe is still being checked when the unsubscribe and the second arrive.
+    client.send({ type: 'subscribe', topic })
+    client.send({ type: 'unsubscribe', topic })
+    client.send({ type: 'subscribe', topic })
+    await settle(client)
+    await newTask(owner.access, project.id, 'Before the removal')
+    await client.next((f) => f.type === 'event' && f.event === 'task.created')
+
+    const removed = await server.request(
+      'DELETE',
+      `/api/v1/projects/${project.id}/members/${member.id}`,
+      { token: owner.access },
+    )
+    expect(removed.status).toBe(204)
+    await client.next((f) => f.type === 'event' && f.event === 'member.removed')
+    expect(await client.next()).toMatchObject({ type: 'error', code: 'forbidden' })
+    await newTask(owner.access, project.id, 'After the removal')
+    await settle(client)
+    const titles = eventsOf(client, project.id)
+      .filter((f: Frame) => f.event === 'task.created')
+      .map((f: Frame) => f.data.task.title)
+    expect(titles).toEqual(['Before the removal'])
+    client.close()
+  })
+})
