@@ -69,3 +69,53 @@ describe('subscriptions and membership', () => {
     client.close()
   })
 })
+
+describe('notifications pushed to API tokens', () => {
+  async function tokenFor(user: { access: string }, scopes: string[], projectIds?: string[]) {
+    const res = await server.request('POST', '/api/v1/tokens', {
+      token: user.access,
+      body: { name: `ws ${scopes.join(' ')}`, scopes, project_ids: projectIds },
+    })
+    expect(res.status).toBe(201)
+    return res.body.token as string
+  }
+  const notifications = (client: WsClient) =>
+    client.frames.filter((f: Frame) => f.type === 'notification').map((f: Frame) => f.data)
+
+  it('pushes none to a token without notifications:read, and only its projects’ to a limited one', async () => {
+    const owner = await registerUser(server)
+    const user = await registerUser(server)
+    const inside = await createProject(server, owner, [[user, 'member']])
+    const readOnly = await connectWs(server, await tokenFor(user, ['projects:read']))
+    const limited = await connectWs(
+      server,
+      await tokenFor(user, ['projects:read', 'notifications:read'], [inside.id]),
+    )
+    const everywhere = await connectWs(
+      server,
+      await tokenFor(user, ['projects:read', 'notifications:read']),
+    )
+    const person = await connectWs(server, user.access)
+    const clients = [readOnly, limited, everywhere, person]
+    await Promise.all(clients.map((c) => c.next((f) => f.type === 'welcome')))
+
+    // A notification about another project, then one about the token's project.
+    const outside = await createProject(server, owner, [[user, 'member']])
+    const task = await newTask(owner.access, inside.id, 'Yours now')
+    const assigned = await server.request('PUT', `/api/v1/tasks/${task.id}/assign`, {
+      token: owner.access,
+      body: { assignee_id: user.id },
+    })
+    expect(assigned.status).toBe(200)
+
+    for (const client of [everywhere, person]) {
+      await client.next((f) => f.type === 'notification' && f.data.type === 'task_assigned')
+      expect(notifications(client).map((n) => n.entity_id)).toEqual([outside.id, task.id])
+    }
+    await limited.next((f) => f.type === 'notification')
+    await Promise.all(clients.map((c) => settle(c)))
+    expect(notifications(limited).map((n) => n.type)).toEqual(['task_assigned'])
+    expect(notifications(readOnly)).toEqual([])
+    for (const client of clients) client.close()
+  })
+})

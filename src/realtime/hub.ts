@@ -3,6 +3,8 @@ import type { AppContext, Principal } from '../context'
 import type { Database } from '../db'
 import { describeError } from '../logger'
 import { selectSessionPrincipal } from '../modules/auth/queries'
+import { tokenAllowsProject } from '../modules/authz/token-scopes'
+import { selectNotificationProject } from '../modules/notifications/queries'
 import { HEARTBEAT_MS, SignalListener } from './listener'
 import type { EventRow } from './queries'
 import type { AnnouncingSessionCache, Ended } from './session-cache'
@@ -74,6 +76,7 @@ export class RealtimeHub {
         const topic = userTopic(userId)
         if (this.server && this.server.subscriberCount(topic) > 0)
           this.server.publish(topic, JSON.stringify({ type: 'notification', data }))
+        this.notifyLimitedTokens(userId, data)
       },
       sessionsEnded: (ended: Ended) => {
         this.sessions.applyRemote(ended)
@@ -133,7 +136,11 @@ export class RealtimeHub {
       ws.close(4401, 'session_ended')
       return
     }
-    ws.subscribe(userTopic(ws.data.userId))
+    // An API token gets its owner's notifications only with notifications:read, and one limited
+    // to some projects only theirs (notifyLimitedTokens), as over HTTP.
+    const token = ws.data.principal.token
+    if (!token || (token.scopes.has('notifications:read') && !token.projectIds))
+      ws.subscribe(userTopic(ws.data.userId))
     send(ws, { type: 'welcome', user_id: ws.data.userId })
   }
 
@@ -191,6 +198,30 @@ export class RealtimeHub {
 
   cancelSubscription(entry: PendingSubscription, topic: string) {
     removeFrom(this.pending, topic, entry)
+  }
+
+  // Notifications are sent in the order they came, to the limited tokens too.
+  private limitedTokenQueue = Promise.resolve()
+
+  /** Sends a notification to the user's project-limited tokens allowed to see its project. */
+  private notifyLimitedTokens(userId: string, data: Record<string, unknown>) {
+    const limited = [...(this.byUser.get(userId) ?? [])].filter((ws) => {
+      const token = ws.data.principal.token
+      return token?.projectIds && token.scopes.has('notifications:read')
+    })
+    if (limited.length === 0 || typeof data.id !== 'string') return
+    const id = data.id
+    this.limitedTokenQueue = this.limitedTokenQueue.then(async () => {
+      try {
+        const projectId = await selectNotificationProject(this.ctx.sql, id)
+        if (!projectId) return
+        for (const ws of limited)
+          if (!ws.data.closed && tokenAllowsProject(ws.data.principal, projectId))
+            send(ws, { type: 'notification', data })
+      } catch (error) {
+        this.ctx.log.warn('notification for a limited token not sent', describeError(error))
+      }
+    })
   }
 
   // Sessions
