@@ -119,3 +119,41 @@ describe('notifications pushed to API tokens', () => {
     for (const client of clients) client.close()
   })
 })
+
+describe('global role changes', () => {
+  it('stops the events of a project an admin followed without being a member once demoted', async () => {
+    const owner = await registerUser(server)
+    const project = await createProject(server, owner)
+    const other = await createProject(server, owner)
+    const user = await registerUser(server)
+    const setRoles = async (roles: string[]) => {
+      const res = await server.request('PATCH', `/api/v1/admin/users/${user.id}`, {
+        token: admin.access,
+        body: { roles },
+      })
+      expect(res.status).toBe(200)
+    }
+    await setRoles(['admin'])
+    const client = await connectWs(server, user.access)
+    await client.next((f) => f.type === 'welcome')
+    client.send({ type: 'subscribe', topic: topicOf(project.id) })
+    await client.next((f) => f.type === 'subscribed')
+    await newTask(owner.access, project.id, 'Seen as an admin')
+    await client.next((f) => f.type === 'event' && f.event === 'task.created')
+
+    await setRoles(['developer'])
+    expect(await client.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden' })
+    await newTask(owner.access, project.id, 'After the demotion')
+    await settle(client)
+    expect(eventsOf(client, project.id).map((f: Frame) => f.data.task?.title ?? f.event)).toEqual([
+      'Seen as an admin',
+    ])
+    // The socket itself stays open and can follow what the user may still see.
+    client.send({ type: 'subscribe', topic: topicOf(other.id) })
+    expect(await client.next((f) => f.type === 'error' || f.type === 'subscribed')).toMatchObject({
+      type: 'error',
+      code: 'forbidden',
+    })
+    client.close()
+  })
+})

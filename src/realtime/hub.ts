@@ -3,8 +3,10 @@ import type { AppContext, Principal } from '../context'
 import type { Database } from '../db'
 import { describeError } from '../logger'
 import { selectSessionPrincipal } from '../modules/auth/queries'
+import { authorizeProject } from '../modules/authz/service'
 import { tokenAllowsProject } from '../modules/authz/token-scopes'
 import { selectNotificationProject } from '../modules/notifications/queries'
+import { HttpProblem } from '../problems'
 import { HEARTBEAT_MS, SignalListener } from './listener'
 import type { EventRow } from './queries'
 import type { AnnouncingSessionCache, Ended } from './session-cache'
@@ -247,19 +249,45 @@ export class RealtimeHub {
   private async recheckSession(sessionId: string) {
     try {
       const row = await selectSessionPrincipal(this.ctx.sql, sessionId)
+      const rechecks: Promise<void>[] = []
       for (const ws of this.bySession.get(sessionId) ?? []) {
         if (!row?.live) ws.close(4401, 'session_ended')
-        else
+        else {
           ws.data.principal = {
             ...ws.data.principal,
             roles: row.roles,
             permissions: new Set(row.permissions),
           }
+          // A demoted admin, or a user who lost projects.read, must not go on following.
+          for (const topic of ws.data.topics) rechecks.push(this.recheckTopic(ws, topic))
+        }
       }
+      await Promise.all(rechecks)
     } catch (error) {
       this.ctx.log.warn('session recheck failed; closing its sockets', describeError(error))
       for (const ws of this.bySession.get(sessionId) ?? []) ws.close(1011, 'session_check_failed')
     }
+  }
+
+  /** Drops the socket's topic (live or being subscribed) when its new rights no longer read it. */
+  private async recheckTopic(ws: Socket, topic: string) {
+    const projectId = topic.slice('project:'.length)
+    try {
+      await authorizeProject(this.ctx.sql, ws.data.principal, projectId, 'project.read')
+      return
+    } catch (error) {
+      if (!(error instanceof HttpProblem) || (error.status !== 403 && error.status !== 404))
+        throw error
+    }
+    if (!ws.data.topics.has(topic)) return
+    for (const entry of this.pending.get(topic) ?? []) if (entry.ws === ws) entry.revoked = true
+    ws.unsubscribe(topic)
+    ws.data.topics.delete(topic)
+    send(ws, {
+      type: 'error',
+      code: 'forbidden',
+      message: `Your roles no longer allow reading this project; unsubscribed from ${topic}`,
+    })
   }
 
   private closeExpired() {
