@@ -28,24 +28,45 @@ export function retryDelayMs(baseMs: number, attempts: number) {
   return Math.round(baseMs * factor * (0.8 + Math.random() * 0.4))
 }
 
+// Deliveries in flight at once per process: a receiver that hangs holds one of these until its
+// WEBHOOK_TIMEOUT_MS, never the worker, so other receivers' deliveries go on meanwhile.
+const CONCURRENCY = 32
+
 /** Polls for due deliveries and sends them; one per process; returns the function that stops it. */
 export function startDeliveryWorker(ctx: AppContext) {
-  let running = false
+  let claiming = false
   let stopped = false
+  let inFlight = 0
+  // The last claim took all it asked for: more may be due, so a freed slot claims again at once.
+  let backlog = false
+  const failed = (error: unknown) => {
+    // A poll or an attempt cut short by the shutdown closing the pool is not a failure.
+    if (!stopped) ctx.log.warn('webhook worker failed', describeError(error))
+  }
   const tick = async () => {
-    if (running || stopped) return
-    running = true
+    if (claiming || stopped) return
+    claiming = true
     try {
-      for (;;) {
-        const due = await claimDueDeliveries(ctx.sql, BATCH, LEASE_SECONDS)
-        if (due.length === 0 || stopped) break
-        await Promise.all(due.map((delivery) => deliver(ctx, delivery)))
+      while (!stopped && inFlight < CONCURRENCY) {
+        const want = Math.min(BATCH, CONCURRENCY - inFlight)
+        const due = await claimDueDeliveries(ctx.sql, want, LEASE_SECONDS)
+        backlog = due.length === want
+        if (stopped) break
+        for (const delivery of due) {
+          inFlight += 1
+          deliver(ctx, delivery)
+            .catch(failed)
+            .finally(() => {
+              inFlight -= 1
+              if (backlog) void tick()
+            })
+        }
+        if (!backlog) break
       }
     } catch (error) {
-      // A poll cut short by the shutdown closing the pool is not a failure.
-      if (!stopped) ctx.log.warn('webhook worker failed', describeError(error))
+      failed(error)
     } finally {
-      running = false
+      claiming = false
     }
   }
   const timer = setInterval(tick, ctx.config.webhooks.pollMs)
