@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
+import { isPublicAddress } from '../src/modules/webhooks/destination'
 import { createProject } from './factories'
 import { registerUser, startServer, type TestServer } from './helpers'
 
@@ -84,5 +85,25 @@ describe('webhook delivery worker', () => {
       hanging.stop(true)
       fast.stop(true)
     }
+  })
+})
+
+describe('webhook destinations', () => {
+  it('refuses the IPv6 ranges that carry or reach non-public IPv4 addresses, and other reserved ones', () => {
+    for (const address of [
+      // IPv4-compatible (deprecated) and IPv4-translated forms of 127.0.0.1.
+      '::7f00:1',
+      '::ffff:0:7f00:1',
+      // Local-use NAT64 prefix (RFC 8215): 10.0.0.1 through a NAT64 of the network.
+      '64:ff9b:1::a00:1',
+      // 6to4 of 127.0.0.1 and of 10.0.0.1, Teredo, deprecated site-local.
+      '2002:7f00:1::',
+      '2002:a00:1::1',
+      '2001::1',
+      'fec0::1',
+    ])
+      expect(`${address}: ${isPublicAddress(address)}`).toBe(`${address}: false`)
+    for (const address of ['2606:4700:4700::1111', '2001:4860:4860::8888', '8.8.8.8', '1.1.1.1'])
+      expect(`${address}: ${isPublicAddress(address)}`).toBe(`${address}: true`)
   })
 })
