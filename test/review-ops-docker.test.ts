@@ -38,3 +38,35 @@ describe('Dockerfile', () => {
     }
   })
 })
+
+describe('docker-compose.yml', () => {
+  type Service = {
+    environment?: Record<string, string>
+    volumes?: string[]
+  }
+  const compose = Bun.YAML.parse(read('docker-compose.yml')) as {
+    services: Record<string, Service>
+    volumes?: Record<string, unknown>
+  }
+  const instances = Object.entries(compose.services).filter(
+    ([, service]) => service.environment?.DATABASE_URL,
+  )
+
+  it('gives every instance the same attachment folder, writable by the image’s user', () => {
+    expect(instances.length).toBeGreaterThan(1)
+    // An upload answered by one instance is downloaded through another behind the balancer.
+    const mounts = instances.map(([name, service]) => {
+      const uploadDir = service.environment?.UPLOAD_DIR ?? '/data/uploads'
+      const mount = (service.volumes ?? []).find((v) => v.split(':')[1] === uploadDir)
+      return { name, volume: mount?.split(':')[0] }
+    })
+    const volume = mounts[0]?.volume
+    expect(volume).toBeString()
+    expect(compose.volumes ?? {}).toHaveProperty(volume as string)
+    for (const mount of mounts) expect(mount).toEqual({ name: mount.name, volume })
+    // A named volume takes the owner of the image's folder at its mount point: it must exist.
+    expect(read('Dockerfile')).toMatch(
+      /mkdir -p \/data\/uploads[\s\S]*chown -R taskapi:taskapi \/data/,
+    )
+  })
+})
