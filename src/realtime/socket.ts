@@ -5,6 +5,7 @@ import { describeError } from '../logger'
 import { authenticate } from '../modules/auth/service'
 import { authorizeProject } from '../modules/authz/service'
 import { requireTokenRoute } from '../modules/authz/token-scopes'
+import { chargeFailedUpgrade } from '../modules/ratelimit/plugin'
 import { HttpProblem, Problem } from '../problems'
 import { problems } from '../shared/docs'
 import {
@@ -217,7 +218,10 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
     '/ws',
     async ({ request, server }) => {
       const bearer = bearerOf(request)
-      const principal = await authenticate(ctx, bearer)
+      const principal = await authenticate(ctx, bearer).catch((error: unknown) => {
+        chargeFailedUpgrade(request)
+        throw error
+      })
       requireTokenRoute(principal, 'GET', '/ws')
       if (hub.socketCount(principal.userId) >= limits.maxSocketsPerUser)
         throw tooManySockets(limits.maxSocketsPerUser)
