@@ -157,3 +157,36 @@ describe('global role changes', () => {
     client.close()
   })
 })
+
+describe('hostile frames', () => {
+  it('answers binary frames and odd `since` values with invalid_message, and survives a far-future since', async () => {
+    const owner = await registerUser(server)
+    const project = await createProject(server, owner)
+    const client = await connectWs(server, owner.access)
+    await client.next((f) => f.type === 'welcome')
+    const topic = topicOf(project.id)
+    client.ws.send(
+      new Uint8Array([123, 34, 116, 121, 112, 101, 34, 58, 34, 112, 105, 110, 103, 34, 125]),
+    )
+    // Numbers only: numeric strings (which Elysia's t.Integer lets through for query strings)
+    // reached the replay's SQL ('0x10' is no bigint) and failed as `internal`.
+    const odd = [-1, 1.5, '10', '-1', '0x10', '1e3', '99999999999999999999', null, { gt: 1 }]
+    for (const since of [...odd, Number.MAX_SAFE_INTEGER + 2])
+      client.send({ type: 'subscribe', topic, since })
+    for (let i = 0; i < odd.length + 2; i += 1)
+      expect(await client.next((f) => f.type !== 'pong')).toMatchObject({
+        type: 'error',
+        code: 'invalid_message',
+      })
+    // A `since` beyond every id subscribes (nothing to replay) and live events follow.
+    await Bun.sleep(1_000)
+    client.send({ type: 'subscribe', topic, since: Number.MAX_SAFE_INTEGER })
+    expect(await client.next()).toMatchObject({ type: 'subscribed', topic })
+    // (An event committed before the socket joins the live topic counts as seen: its id is
+    // below `since`.)
+    await settle(client, 500)
+    await newTask(owner.access, project.id, 'Live after a future since')
+    expect(await client.next((f) => f.type === 'event')).toMatchObject({ event: 'task.created' })
+    client.close()
+  })
+})
