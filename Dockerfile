@@ -28,9 +28,9 @@ FROM debian:bookworm-slim
 RUN groupadd --system --gid 10001 taskapi \
  && useradd --system --uid 10001 --gid taskapi --home-dir /data --no-create-home \
       --shell /usr/sbin/nologin taskapi \
- && mkdir -p /data \
- && chown taskapi:taskapi /data \
- && chmod 0700 /data
+ && mkdir -p /data/uploads \
+ && chown -R taskapi:taskapi /data \
+ && chmod 0700 /data /data/uploads
 COPY --from=build --chmod=0555 /src/dist/taskapi /app/taskapi
 WORKDIR /app
 # NODE_ENV=production is compiled in; it is repeated here for tools that inspect the image.

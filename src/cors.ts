@@ -2,9 +2,10 @@ import { Elysia } from 'elysia'
 import type { Config } from './config'
 
 const METHODS = 'GET, POST, PUT, PATCH, DELETE'
-const ALLOWED_HEADERS = 'Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id'
+const ALLOWED_HEADERS =
+  'Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id'
 const EXPOSED_HEADERS =
-  'X-Request-Id, Location, ETag, Retry-After, RateLimit, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset'
+  'X-Request-Id, Location, ETag, Retry-After, RateLimit, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Idempotency-Replayed'
 
 /**
  * CORS headers for a bearer-token API (no cookies, so no credentials): `*` or an allow-list.

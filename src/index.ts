@@ -124,10 +124,11 @@ async function main() {
     log.info('shutting down', { signal })
     // Bun's graceful stop waits for open WebSockets forever: close them first (1001, going away).
     await app.decorator.realtime.stop()
-    // Stop accepting; in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then are cut.
-    const drained = app.server?.stop(false)
+    // Stop accepting; in-flight requests and webhook attempts get SHUTDOWN_TIMEOUT_MS to
+    // finish (and be recorded), then are cut.
+    const drained = Promise.all([app.server?.stop(false), app.decorator.webhookWorker.stop()])
     const timedOut = await Promise.race([
-      Promise.resolve(drained).then(() => false),
+      drained.then(() => false),
       Bun.sleep(config.shutdownTimeoutMs).then(() => true),
     ])
     if (timedOut) await app.server?.stop(true)

@@ -3,6 +3,10 @@ import type { AppContext, Principal } from '../context'
 import type { Database } from '../db'
 import { describeError } from '../logger'
 import { selectSessionPrincipal } from '../modules/auth/queries'
+import { authorizeProject } from '../modules/authz/service'
+import { tokenAllowsProject } from '../modules/authz/token-scopes'
+import { selectNotificationProject } from '../modules/notifications/queries'
+import { HttpProblem } from '../problems'
 import { HEARTBEAT_MS, SignalListener } from './listener'
 import type { EventRow } from './queries'
 import type { AnnouncingSessionCache, Ended } from './session-cache'
@@ -74,6 +78,7 @@ export class RealtimeHub {
         const topic = userTopic(userId)
         if (this.server && this.server.subscriberCount(topic) > 0)
           this.server.publish(topic, JSON.stringify({ type: 'notification', data }))
+        this.notifyLimitedTokens(userId, data)
       },
       sessionsEnded: (ended: Ended) => {
         this.sessions.applyRemote(ended)
@@ -133,7 +138,11 @@ export class RealtimeHub {
       ws.close(4401, 'session_ended')
       return
     }
-    ws.subscribe(userTopic(ws.data.userId))
+    // An API token gets its owner's notifications only with notifications:read, and one limited
+    // to some projects only theirs (notifyLimitedTokens), as over HTTP.
+    const token = ws.data.principal.token
+    if (!token || (token.scopes.has('notifications:read') && !token.projectIds))
+      ws.subscribe(userTopic(ws.data.userId))
     send(ws, { type: 'welcome', user_id: ws.data.userId })
   }
 
@@ -193,6 +202,30 @@ export class RealtimeHub {
     removeFrom(this.pending, topic, entry)
   }
 
+  // Notifications are sent in the order they came, to the limited tokens too.
+  private limitedTokenQueue = Promise.resolve()
+
+  /** Sends a notification to the user's project-limited tokens allowed to see its project. */
+  private notifyLimitedTokens(userId: string, data: Record<string, unknown>) {
+    const limited = [...(this.byUser.get(userId) ?? [])].filter((ws) => {
+      const token = ws.data.principal.token
+      return token?.projectIds && token.scopes.has('notifications:read')
+    })
+    if (limited.length === 0 || typeof data.id !== 'string') return
+    const id = data.id
+    this.limitedTokenQueue = this.limitedTokenQueue.then(async () => {
+      try {
+        const projectId = await selectNotificationProject(this.ctx.sql, id)
+        if (!projectId) return
+        for (const ws of limited)
+          if (!ws.data.closed && tokenAllowsProject(ws.data.principal, projectId))
+            send(ws, { type: 'notification', data })
+      } catch (error) {
+        this.ctx.log.warn('notification for a limited token not sent', describeError(error))
+      }
+    })
+  }
+
   // Sessions
 
   /** A session (or every session of a user but one) ended here: tell the others, close sockets. */
@@ -216,19 +249,45 @@ export class RealtimeHub {
   private async recheckSession(sessionId: string) {
     try {
       const row = await selectSessionPrincipal(this.ctx.sql, sessionId)
+      const rechecks: Promise<void>[] = []
       for (const ws of this.bySession.get(sessionId) ?? []) {
         if (!row?.live) ws.close(4401, 'session_ended')
-        else
+        else {
           ws.data.principal = {
             ...ws.data.principal,
             roles: row.roles,
             permissions: new Set(row.permissions),
           }
+          // A demoted admin, or a user who lost projects.read, must not go on following.
+          for (const topic of ws.data.topics) rechecks.push(this.recheckTopic(ws, topic))
+        }
       }
+      await Promise.all(rechecks)
     } catch (error) {
       this.ctx.log.warn('session recheck failed; closing its sockets', describeError(error))
       for (const ws of this.bySession.get(sessionId) ?? []) ws.close(1011, 'session_check_failed')
     }
+  }
+
+  /** Drops the socket's topic (live or being subscribed) when its new rights no longer read it. */
+  private async recheckTopic(ws: Socket, topic: string) {
+    const projectId = topic.slice('project:'.length)
+    try {
+      await authorizeProject(this.ctx.sql, ws.data.principal, projectId, 'project.read')
+      return
+    } catch (error) {
+      if (!(error instanceof HttpProblem) || (error.status !== 403 && error.status !== 404))
+        throw error
+    }
+    if (!ws.data.topics.has(topic)) return
+    for (const entry of this.pending.get(topic) ?? []) if (entry.ws === ws) entry.revoked = true
+    ws.unsubscribe(topic)
+    ws.data.topics.delete(topic)
+    send(ws, {
+      type: 'error',
+      code: 'forbidden',
+      message: `Your roles no longer allow reading this project; unsubscribed from ${topic}`,
+    })
   }
 
   private closeExpired() {

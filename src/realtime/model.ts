@@ -1,10 +1,13 @@
+import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { Timestamp, Uuid } from '../shared/model'
 
 const UUID_PATTERN = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
 export const PROJECT_TOPIC = new RegExp(`^project:(${UUID_PATTERN})$`)
 
-const EventId = t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
+// TypeBox's own Integer: Elysia's t.Integer also passes numeric strings ('0x10', '-1', '1e3'),
+// meant for query strings; a frame's `since` must be a JSON number.
+const EventId = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const Topic = t.String({ pattern: PROJECT_TOPIC.source, description: '`project:<id>`' })
 
 /** What a client may send on /ws; anything else gets an `error` frame. */

@@ -5,6 +5,7 @@ import { describeError } from '../logger'
 import { authenticate } from '../modules/auth/service'
 import { authorizeProject } from '../modules/authz/service'
 import { requireTokenRoute } from '../modules/authz/token-scopes'
+import { chargeFailedUpgrade } from '../modules/ratelimit/plugin'
 import { HttpProblem, Problem } from '../problems'
 import { problems } from '../shared/docs'
 import {
@@ -141,12 +142,21 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
       else complete()
       if (entry.revoked)
         throw new HttpProblem(403, 'Forbidden', 'You were removed from the project')
-      if (!completed) ws.data.topics.delete(topic)
+      if (!completed) forget(ws, entry, topic)
     } catch (error) {
       hub.cancelSubscription(entry, topic)
-      ws.data.topics.delete(topic)
+      forget(ws, entry, topic)
       refuse(ws, topic, error)
     }
+  }
+
+  /**
+   * Drops a subscription that did not complete from the socket's topics. One given up by an
+   * unsubscribe is already out of them, and the topic may since belong to a later subscribe,
+   * which must stay listed: the member's removal finds the sockets to cut by these topics.
+   */
+  function forget(ws: Socket, entry: PendingSubscription, topic: string) {
+    if (!entry.cancelled) ws.data.topics.delete(topic)
   }
 
   /** Sends `subscribed`, then the kept events after `since`, paced by the socket's drain. */
@@ -208,7 +218,10 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
     '/ws',
     async ({ request, server }) => {
       const bearer = bearerOf(request)
-      const principal = await authenticate(ctx, bearer)
+      const principal = await authenticate(ctx, bearer).catch((error: unknown) => {
+        chargeFailedUpgrade(request)
+        throw error
+      })
       requireTokenRoute(principal, 'GET', '/ws')
       if (hub.socketCount(principal.userId) >= limits.maxSocketsPerUser)
         throw tooManySockets(limits.maxSocketsPerUser)

@@ -134,6 +134,16 @@ export async function countUnreadNotifications(
   return row?.count ?? 0
 }
 
+/** The project a stored notification is about (see projectOf); null when none or gone. */
+export async function selectNotificationProject(db: Executor, id: string) {
+  const [row] = await db<{ project_id: string | null }[]>`
+    select (${projectOf(db)})::text as project_id
+    from notifications n
+    where n.id = ${id}
+  `
+  return row?.project_id ?? null
+}
+
 /** Marks one of the user's notifications read; undefined when the user has no such notification. */
 export async function markNotificationRead(
   db: Executor,

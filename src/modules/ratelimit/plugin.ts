@@ -14,6 +14,18 @@ const AUTH_PATHS = new Set([LOGIN, REGISTER, REFRESH])
 type Limited = { decisions: Map<string, Decision> }
 const limitedRequests = new WeakMap<Request, Limited>()
 
+const WS = '/ws'
+const failedUpgrades = new WeakMap<Request, () => void>()
+
+/**
+ * A WebSocket upgrade whose token was refused costs its address a token of the `api` policy, as
+ * a bad token on /api/ does (an API token is looked up in the database): throws the 429 once the
+ * address is over its limit. Sockets that authenticate are bounded by WS_MAX_SOCKETS_PER_USER.
+ */
+export function chargeFailedUpgrade(request: Request) {
+  failedUpgrades.get(request)?.()
+}
+
 /** Rate-limit rejections so far in this process, by policy (read by the metrics). */
 export const rejections = new Map<string, number>()
 
@@ -97,6 +109,11 @@ export function rateLimits(config: Config, principalOf: BeforeBody) {
 
   plugin.onRequest(({ request, server, set }) => {
     const path = pathOf(request.url)
+    if (path === WS && api) {
+      const address = callerAddress(request, server, config.trustProxy) ?? 'unknown'
+      failedUpgrades.set(request, () => count(request, set, 'api', api, `ip:${address}`))
+      return
+    }
     if (!path.startsWith('/api/') || request.method === 'OPTIONS') return
     const address = callerAddress(request, server, config.trustProxy) ?? 'unknown'
     if (request.method === 'POST' && AUTH_PATHS.has(path))

@@ -23,14 +23,21 @@ for (const [net, bits] of [
   blocked.addSubnet(net, bits, 'ipv4')
 // No ::ffff:0:0/96 here: BlockList would match every IPv4 address against it. IPv4-mapped
 // addresses are judged by their IPv4 part below.
+// ::/96 holds ::, ::1 and the deprecated IPv4-compatible addresses; ::ffff:0:0:0/96 the
+// IPv4-translated ones; NAT64 (both prefixes), 6to4 and 2001::/23 (Teredo, IETF assignments) can
+// reach any IPv4 address, private ones included; fec0::/10 is the deprecated site-local range.
 for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96],
+  ['::ffff:0:0:0', 96],
   ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
   ['100::', 64],
+  ['2001::', 23],
   ['2001:db8::', 32],
+  ['2002::', 16],
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const)
   blocked.addSubnet(net, bits, 'ipv6')

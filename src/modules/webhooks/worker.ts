@@ -28,24 +28,54 @@ export function retryDelayMs(baseMs: number, attempts: number) {
   return Math.round(baseMs * factor * (0.8 + Math.random() * 0.4))
 }
 
-/** Polls for due deliveries and sends them; one per process; returns the function that stops it. */
+// Deliveries in flight at once per process: a receiver that hangs holds one of these until its
+// WEBHOOK_TIMEOUT_MS, never the worker, so other receivers' deliveries go on meanwhile.
+const CONCURRENCY = 32
+
+/**
+ * Polls for due deliveries and sends them; one per process. Returns the function that stops it,
+ * which resolves once the attempts under way have ended and been recorded.
+ */
 export function startDeliveryWorker(ctx: AppContext) {
-  let running = false
+  let claiming = false
   let stopped = false
+  let inFlight = 0
+  // The last claim took all it asked for: more may be due, so a freed slot claims again at once.
+  let backlog = false
+  let idle: (() => void) | undefined
+  const settle = () => {
+    if (stopped && !claiming && inFlight === 0) idle?.()
+  }
+  const failed = (error: unknown) => {
+    // A poll cut short by the shutdown closing the pool is not a failure.
+    if (!stopped) ctx.log.warn('webhook worker failed', describeError(error))
+  }
   const tick = async () => {
-    if (running || stopped) return
-    running = true
+    if (claiming || stopped) return
+    claiming = true
     try {
-      for (;;) {
-        const due = await claimDueDeliveries(ctx.sql, BATCH, LEASE_SECONDS)
-        if (due.length === 0 || stopped) break
-        await Promise.all(due.map((delivery) => deliver(ctx, delivery)))
+      while (!stopped && inFlight < CONCURRENCY) {
+        const want = Math.min(BATCH, CONCURRENCY - inFlight)
+        const due = await claimDueDeliveries(ctx.sql, want, LEASE_SECONDS)
+        backlog = due.length === want
+        // Claimed rows are sent even when the worker is stopping: the stop waits for them.
+        for (const delivery of due) {
+          inFlight += 1
+          deliver(ctx, delivery)
+            .catch(failed)
+            .finally(() => {
+              inFlight -= 1
+              settle()
+              if (backlog) void tick()
+            })
+        }
+        if (!backlog) break
       }
     } catch (error) {
-      // A poll cut short by the shutdown closing the pool is not a failure.
-      if (!stopped) ctx.log.warn('webhook worker failed', describeError(error))
+      failed(error)
     } finally {
-      running = false
+      claiming = false
+      settle()
     }
   }
   const timer = setInterval(tick, ctx.config.webhooks.pollMs)
@@ -54,6 +84,10 @@ export function startDeliveryWorker(ctx: AppContext) {
   return () => {
     stopped = true
     clearInterval(timer)
+    return new Promise<void>((resolve) => {
+      idle = resolve
+      settle()
+    })
   }
 }
 
@@ -192,12 +226,17 @@ async function readExcerpt(response: Response): Promise<string | null> {
   }
 }
 
-/** The worker as a plugin: it runs while the server listens. */
+/**
+ * The worker as a plugin: it runs while the server listens. `webhookWorker.stop()` (the
+ * process's shutdown) resolves once the attempts under way are recorded.
+ */
 export function deliveryWorker(ctx: AppContext) {
-  let stop: (() => void) | undefined
+  let stop: (() => Promise<void>) | undefined
+  const control = { stop: () => stop?.() ?? Promise.resolve() }
   return new Elysia({ name: 'webhook-delivery-worker' })
+    .decorate('webhookWorker', control)
     .onStart(() => {
       stop = startDeliveryWorker(ctx)
     })
-    .onStop(() => stop?.())
+    .onStop(() => control.stop())
 }
