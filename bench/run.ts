@@ -11,7 +11,9 @@
  *    _<tasks>[_<comments>]`, dropped at the end unless --keep. With --reuse a kept database of
  *    that size is used as it is, without seeding (the seed's users, password and terms are in
  *    the database's comment, written once seeding finished; a database without it is seeded
- *    again); --reuse implies --keep. A kept database also keeps the tasks earlier runs wrote.
+ *    again); --reuse implies --keep. A kept database also keeps the tasks earlier runs wrote; a
+ *    reused one is vacuumed and analyzed first (earlier runs' pages are otherwise read from the
+ *    table by the listing's index-only scans, whether autovacuum is on or not).
  * 2. Starts the server as its own process: the compiled binary of --binary, else
  *    `bun src/index.ts` (LOG_LEVEL=warn, rate limits off: the load comes from one address),
  *    and the two bare baselines, bench/bare-select.ts and bench/bare-insert.ts.
@@ -26,6 +28,8 @@
  *    and timeouts; the VmRSS of the process under load is sampled every 100 ms. Each baseline
  *    runs twice, before and after the scenarios it is the ceiling for. After each load the bench
  *    waits until no query runs on its database, so abandoned requests do not weigh on the next.
+ *    Per scenario it also takes the CPU time per answered request of the process under load, of
+ *    all PostgreSQL processes and of this process (autocannon), from /proc.
  * 6. After the load: polls the server's VmRSS every second for up to 60 s until it is under
  *    80 MB.
  * 7. Writes the tables and the issue's targets to bench/results/<date>-<short sha>.md and prints
@@ -41,11 +45,13 @@ import { migrate } from '../src/db'
 import {
   appBenchEnv,
   arg,
+  cpuSeconds,
   freePort,
   healthy,
   keptBenchDatabase,
   listening,
   memoryMiB,
+  postgresCpuSeconds,
   quantile,
 } from './lib'
 import { type SeedResult, seedDataset } from './seed'
@@ -428,6 +434,10 @@ type Run = {
   statuses: Map<number, number>
   socketErrors: number
   rssPeak: number
+  /** CPU microseconds per answered request: the process under load, all of PostgreSQL, and this
+   * process (autocannon, the load generator). On 2 cores they share the machine, so their sum is
+   * what bounds req/s. */
+  cpu?: { server: number; db: number; load: number }
   byTag: Map<string, Run>
 }
 
@@ -454,7 +464,11 @@ function git(command: string) {
 async function seedOrReuse(): Promise<SeedResult & { note: string }> {
   if (REUSE && db.comment) {
     const saved = JSON.parse(db.comment) as { seed: SeedResult; at: string }
-    say(`reusing ${dbName}, seeded ${saved.at}`)
+    say(`reusing ${dbName}, seeded ${saved.at}; vacuum analyze of the tables earlier runs wrote`)
+    // Earlier runs' writes leave pages that are not all-visible, which index-only scans (the
+    // listing's) must then read from the table, and stale statistics; autovacuum may be off (it
+    // is on the machine this was written on), so the measured lists would depend on it.
+    await sql`vacuum (analyze) tasks, activity_log, events`
     return {
       ...saved.seed,
       memberOf: new Map(Object.entries(saved.seed.memberOf as unknown as Record<string, string[]>)),
@@ -580,6 +594,9 @@ async function drive(
       // the process has gone: its requests fail and show as errors
     }
   }, 100)
+  const serverCpuBefore = cpuSeconds(pid)
+  const dbCpuBefore = postgresCpuSeconds()
+  const loadCpuBefore = process.cpuUsage()
   const result = await new Promise<autocannon.Result>((done, fail) => {
     const instance = autocannon(
       {
@@ -615,6 +632,13 @@ async function drive(
     })
   })
   clearInterval(sampler)
+  const loadCpu = process.cpuUsage(loadCpuBefore)
+  const answered = Math.max(latencies.length, 1)
+  const cpu = {
+    server: ((cpuSeconds(pid) - serverCpuBefore) / answered) * 1e6,
+    db: ((postgresCpuSeconds() - dbCpuBefore) / answered) * 1e6,
+    load: (loadCpu.user + loadCpu.system) / answered,
+  }
   await quiet()
   const summarise = (values: number[], codes: Map<number, number>, socketErrors: number) => {
     values.sort((a, b) => a - b)
@@ -632,7 +656,7 @@ async function drive(
       byTag: new Map<string, Run>(),
     }
   }
-  const run = summarise(latencies, statuses, result.errors)
+  const run: Run = { ...summarise(latencies, statuses, result.errors), cpu }
   for (const [tag, t] of tagged) run.byTag.set(tag, summarise(t.latencies, t.statuses, 0))
   return run
 }
@@ -688,13 +712,13 @@ function renderReport(r: {
     '',
   )
   lines.push(
-    '| scenario | req/s | p50 ms | p99 ms | errors | RSS peak MB (process under load) | baseline | req/s ratio | p99 ratio |',
-    '|---|---:|---:|---:|---:|---:|---|---:|---:|',
+    '| scenario | req/s | p50 ms | p99 ms | errors | RSS peak MB (process under load) | baseline | req/s ratio | p99 ratio | CPU µs/req: server, PostgreSQL, load generator |',
+    '|---|---:|---:|---:|---:|---:|---|---:|---:|---|',
   )
   for (const row of r.rows) {
     const b = baselineOf(row.scenario.baseline)
     lines.push(
-      `| ${row.scenario.name}${row.scenario.connections ? ` (${row.scenario.connections} connections)` : ''} | ${f(row.rps, 0)} | ${f(row.p50, 2)} | ${f(row.p99, 2)} | ${row.errors}${describeErrors(row)} | ${f(row.rssPeak, 0)} | ${row.scenario.baseline ?? '—'} | ${b ? f(row.rps / b.rps, 2) : '—'} | ${b ? f(row.p99 / b.p99, 2) : '—'} |`,
+      `| ${row.scenario.name}${row.scenario.connections ? ` (${row.scenario.connections} connections)` : ''} | ${f(row.rps, 0)} | ${f(row.p50, 2)} | ${f(row.p99, 2)} | ${row.errors}${describeErrors(row)} | ${f(row.rssPeak, 0)} | ${row.scenario.baseline ?? '—'} | ${b ? f(row.rps / b.rps, 2) : '—'} | ${b ? f(row.p99 / b.p99, 2) : '—'} | ${row.cpu ? `${f(row.cpu.server, 0)}, ${f(row.cpu.db, 0)}, ${f(row.cpu.load, 0)}` : '—'} |`,
     )
   }
   lines.push('', `One client (1 connection, ${LATENCY_SECONDS} s each):`, '')

@@ -9,6 +9,7 @@ import idempotency from '../sql/0012_idempotency.sql' with { type: 'text' }
 import webhooks from '../sql/0013_webhooks.sql' with { type: 'text' }
 import taskListing from '../sql/0014_task_listing.sql' with { type: 'text' }
 import idempotencyBodyDigest from '../sql/0015_idempotency_body_digest.sql' with { type: 'text' }
+import tasksAutovacuum from '../sql/0016_tasks_autovacuum.sql' with { type: 'text' }
 import type { Config } from './config'
 import { type EmbeddedOptions, startEmbeddedPostgres } from './embedded'
 import type { Logger } from './logger'
@@ -169,6 +170,7 @@ export const migrations = [
   { version: 13, name: '0013_webhooks', text: webhooks },
   { version: 14, name: '0014_task_listing', text: taskListing },
   { version: 15, name: '0015_idempotency_body_digest', text: idempotencyBodyDigest },
+  { version: 16, name: '0016_tasks_autovacuum', text: tasksAutovacuum },
 ]
 
 // Any fixed 64-bit key shared by every instance; it serialises concurrent migrators.

@@ -54,6 +54,22 @@ describe('migrations', () => {
     }
   }, 60_000)
 
+  it('have the tasks table vacuumed after 2% of it changed, not PostgreSQL’s 20%', async () => {
+    const db = await freshDatabase(testConfig())
+    try {
+      const [row] = await db.sql<{ reloptions: string[] | null }[]>`
+        select reloptions from pg_class where oid = 'tasks'::regclass
+      `
+      expect([...(row?.reloptions ?? [])].sort()).toEqual([
+        'autovacuum_analyze_scale_factor=0.02',
+        'autovacuum_vacuum_insert_scale_factor=0.02',
+        'autovacuum_vacuum_scale_factor=0.02',
+      ])
+    } finally {
+      await db.close()
+    }
+  })
+
   it('give time-ordered version 7 UUIDs', async () => {
     const db = await freshDatabase(testConfig())
     try {

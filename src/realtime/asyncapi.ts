@@ -195,8 +195,8 @@ export const asyncApiDocument = {
     version: pkg.version,
     description: `The WebSocket of taskapi: every committed change of the projects a client follows, live on every instance, and replay across reconnects.
 
-* Connect to \`/ws\` with \`Authorization: Bearer <access token>\`, or \`?access_token=\` from browsers. A bad, expired or revoked token is refused with HTTP 401 before the upgrade; more than WS_MAX_SOCKETS_PER_USER sockets of one user on an instance answer 429.
-* Frames are JSON text. The socket is subscribed to \`user:<id>\` (notifications) and answers \`welcome\`.
+* Connect to \`/ws\` with \`Authorization: Bearer <access token>\`, or \`?access_token=\` from browsers. A bad, expired or revoked token is refused with HTTP 401 before the upgrade; more than WS_MAX_SOCKETS_PER_USER sockets of one user on an instance answer 429, and so do refused upgrades past the address's API rate limit.
+* Frames are JSON text. The socket answers \`welcome\` and is subscribed to \`user:<id>\` (notifications) when opened with a session, or with an API token that has \`notifications:read\` (a token limited to projects gets only the notifications about them).
 * Event ids grow in commit order within a project topic. Events are kept at least EVENTS_RETENTION_HOURS (24) and at least the last EVENTS_RETENTION_PER_PROJECT (10,000) per project. The same feed is \`GET /api/v1/events?project_id=&since=\` (410 \`replay_gap\` there).
 * Close codes: 4401 when the token expires (\`token_expired\`) or the session ends (\`session_ended\`: logout, logout-all, password change, deactivation); reconnect with a fresh token and \`since\`. 1001 on server shutdown, 1009 for a message over WS_MAX_PAYLOAD_BYTES, 1013 when the server cannot buffer for a slow client, 1012 \`resync\` when the client should reconnect with \`since\`. A client that reads too slowly (over WS_BACKPRESSURE_LIMIT_BYTES queued) is disconnected.`,
   },
