@@ -8,7 +8,6 @@ import { describeError, type Logger } from './logger'
 import type { ObserveRequest } from './metrics'
 import { recordRequest } from './modules/admin/request-stats'
 import {
-  fieldErrors,
   HttpProblem,
   invalid,
   malformedBody,
@@ -17,6 +16,7 @@ import {
   postgresProblem,
   problemResponse,
   unsupportedMediaType,
+  validationFieldErrors,
 } from './problems'
 
 type RequestState = {
@@ -182,7 +182,9 @@ export function httpBasics(
           })
         }
         if (code === 'VALIDATION' && error.type !== 'response') {
-          const problem = invalid(fieldErrors(error.all, query, error.value))
+          const problem = invalid(
+            validationFieldErrors(error as Parameters<typeof validationFieldErrors>[0], query),
+          )
           return answer(problem.status, problem.title, { detail: problem.detail, ...problem.extra })
         }
         if (code === 'PARSE') {

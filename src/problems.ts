@@ -139,6 +139,22 @@ export function fieldErrors(
   return out.length > 0 ? out : [{ path: '', message: 'is invalid' }]
 }
 
+/**
+ * The field errors of an Elysia validation error. A query array that Elysia splits itself (a
+ * comma list) fails as TypeBox's TransformDecodeCheckError, which has no `all`, only its first
+ * `error`, with a path inside the array: it is placed under the query field whose raw value it
+ * decoded.
+ */
+export function validationFieldErrors(
+  error: { all?: ElysiaValueError[]; value?: unknown; error?: ElysiaValueError },
+  raw?: Record<string, unknown>,
+): FieldError[] {
+  if (Array.isArray(error.all)) return fieldErrors(error.all, raw, error.value)
+  const inner = error.error
+  if (!inner) return fieldErrors([], raw)
+  return fieldErrors([{ ...inner, path: `${guessPath(raw, error.value)}${inner.path}` }], raw)
+}
+
 function guessPath(raw: Record<string, unknown> | undefined, value: unknown): string {
   if (!raw) return ''
   const same = (k: string) =>
