@@ -15,6 +15,14 @@
  * - `... NOTIFY after commit (as sent)`: the same, the NOTIFY sent as its own statement after the
  *   commit, as the server does on PostgreSQL (it also releases the project's lock then).
  * - `... no NOTIFY`: the same without any NOTIFY (what the rest of the write costs).
+ * - `... without its activity entry`: as sent, less the activity_log insert (what a write would
+ *   cost if the activity feed were read from the events instead).
+ * - `... as one statement`: as sent, but the checked insert, its activity entry and the event
+ *   in one autocommitted statement (the event's data built in SQL; a session lock held until the
+ *   NOTIFY and unlock that follow): what sending fewer statements would save the database.
+ * - `checked insert only` and `... with its activity entry`: one autocommitted statement each,
+ *   no event (what the activity entry costs on its own).
+ * `--rounds=N` (default 2) runs every variant N times, interleaved; each is reported by its best.
  * PostgreSQL (15 here) takes one cluster-wide lock for every transaction that has queued a
  * NOTIFY and holds it until its commit record is flushed: such commits cannot share a WAL flush
  * (group commit), so they queue one behind the other. Needs `pgbench` (postgresql-client).
@@ -29,6 +37,7 @@ import { arg, benchDatabase } from './lib'
 const SECONDS = arg('seconds', 8)
 const CLIENTS = arg('clients', 16)
 const PROJECTS = arg('projects', 20)
+const ROUNDS = arg('rounds', 2)
 
 const benchDb = await benchDatabase('taskapi_notify_ceiling', 'bench/notify-ceiling.ts')
 const sql = postgres(benchDb.url, { max: 1, onnotice: () => {} })
@@ -63,6 +72,18 @@ try {
   const data = `'{"task":{"title":"bench task","status":"todo","priority":"medium","tags":[]},"actor_id":"${user.id}"}'`
   const event = (notify: boolean) =>
     `with input as (select ${project} as project_id, 'task.created'::text as event, ${data}::text as data), lock as (select pg_advisory_xact_lock(1952543849, hashtext(input.project_id::text)) from input), e as (insert into events (project_id, event, data) select input.project_id, input.event, input.data::jsonb from input, lock returning id, at), delivery as (insert into webhook_deliveries (webhook_id, event_id, message_id, event, payload) select w.id, e.id, e.id::text, input.event, input.data from input, e, webhooks w where w.project_id = input.project_id and w.active and (input.event = any(w.events) or '*' = any(w.events)))${notify ? `, announced as (select pg_notify('taskapi_bench', '{"k":"e","id":' || e.id || '}') from e) select e.id, e.at from e, announced;` : ' select e.id, e.at from e;'}\n`
+  const activity =
+    ", activity as (insert into activity_log (user_id, project_id, action, entity_type, entity_id, details) select t.created_by, t.project_id, 'task.created', 'task', t.id, jsonb_build_object('title', t.title) from t)"
+  if (!checkedInsert.includes(activity))
+    throw new Error('the activity insert is not where expected')
+  const checkedWithoutActivity = checkedInsert.replace(activity, '')
+  const notifyAfter = "select pg_notify('taskapi_bench', 'x');\n"
+  const unlock = `select pg_notify('taskapi_bench', 'x'), pg_advisory_unlock(1952543849, hashtext(${project}::text));\n`
+  // pgbench reads `:name` as a variable: the timestamp format spells its colons as chr(58).
+  const oneStatement = checkedInsert.replace(
+    ') select coalesce(access.found',
+    `), created as (select t.id, t.title, p.name as project_name, t.project_id, t.created_at from t join projects p on p.id = t.project_id), lock as (select pg_advisory_lock(1952543849, hashtext(created.project_id::text)) from created), e as (insert into events (project_id, event, data) select created.project_id, 'task.created', json_build_object('task', json_build_object('id', created.id, 'title', created.title, 'project_name', created.project_name, 'created_at', to_char(created.created_at, 'YYYY-MM-DD"T"HH24' || chr(58) || 'MI' || chr(58) || 'SS.MS"Z"')), 'actor_id', ${userId})::jsonb from created, lock returning id, project_id), delivery as (insert into webhook_deliveries (webhook_id, event_id, message_id, event, payload) select w.id, e.id, e.id::text, 'task.created', '{}' from e, webhooks w where w.project_id = e.project_id and w.active) select coalesce(access.found`,
+  )
   const scripts: [string, string][] = [
     ['bare insert', bare],
     [
@@ -71,14 +92,21 @@ try {
     ],
     [
       'POST /tasks, NOTIFY after commit (as sent)',
-      `${pick}begin;\n${checkedInsert}${event(false)}commit;\nselect pg_notify('taskapi_bench', 'x');\n`,
+      `${pick}begin;\n${checkedInsert}${event(false)}commit;\n${notifyAfter}`,
     ],
     ['POST /tasks, no NOTIFY', `${pick}begin;\n${checkedInsert}${event(false)}commit;\n`],
+    [
+      'POST /tasks, as sent, without its activity entry',
+      `${pick}begin;\n${checkedWithoutActivity}${event(false)}commit;\n${notifyAfter}`,
+    ],
+    ['POST /tasks, as one statement', `${pick}${oneStatement}${unlock}`],
+    ['checked insert only', `${pick}${checkedWithoutActivity}`],
+    ['checked insert with its activity entry', `${pick}${checkedInsert}`],
   ]
   const url = new URL(benchDb.url)
   const results: { name: string; tps: number }[] = []
-  // Twice each, interleaved, so that a noisy neighbour hits every variant.
-  for (let round = 0; round < 2; round++)
+  // ROUNDS times each, interleaved, so that a noisy neighbour hits every variant.
+  for (let round = 0; round < ROUNDS; round++)
     for (const [index, [name, script]] of scripts.entries()) {
       const file = join(work, `${index}.sql`)
       writeFileSync(file, script)
@@ -114,7 +142,7 @@ try {
     Math.max(...results.filter((r) => r.name === name).map((r) => r.tps))
   const baseline = best('bare insert')
   console.log(
-    `\npgbench -M prepared -c${CLIENTS} -j2 -T${SECONDS}, ${PROJECTS} projects (best of 2 rounds)`,
+    `\npgbench -M prepared -c${CLIENTS} -j2 -T${SECONDS}, ${PROJECTS} projects (best of ${ROUNDS} rounds)`,
   )
   for (const [name] of scripts)
     console.log(
