@@ -38,25 +38,33 @@ afterAll(async () => {
   await rm(uploadDir, { recursive: true, force: true })
 }, 30_000)
 
-/** Runs `write` while a transaction deletes the task; commits the delete once `write` waits on it. */
-async function deleteUnder<T>(taskId: string, write: () => Promise<T>): Promise<T> {
+/**
+ * Runs `write` while the test's own transaction holds what `hold` did, and commits that
+ * transaction once `write` has answered or waits on a lock (the request is then past its checks).
+ */
+async function heldWhile<T>(
+  hold: (sql: postgres.TransactionSql) => Promise<unknown>,
+  write: () => Promise<T>,
+): Promise<T> {
   let commit = () => {}
   const released = new Promise<void>((resolve) => {
     commit = resolve
   })
-  let deleted = () => {}
+  let held = () => {}
   const holding = new Promise<void>((resolve) => {
-    deleted = resolve
+    held = resolve
   })
   const tx = side.begin(async (sql) => {
-    await sql`delete from tasks where id = ${taskId}`
-    deleted()
+    await hold(sql)
+    held()
     await released
   })
   await holding
-  const answer = write()
-  // The request is past its check once its insert waits for the row lock the delete holds.
-  for (let i = 0; i < 500; i++) {
+  let done = false
+  const answer = write().finally(() => {
+    done = true
+  })
+  for (let i = 0; i < 500 && !done; i++) {
     const [row] = await server.db.sql<{ n: number }[]>`
       select count(*)::int as n from pg_stat_activity
       where datname = current_database() and wait_event_type = 'Lock'
@@ -68,6 +76,10 @@ async function deleteUnder<T>(taskId: string, write: () => Promise<T>): Promise<
   await tx
   return answer
 }
+
+/** Runs `write` while a transaction deletes the task; commits the delete once `write` waits on it. */
+const deleteUnder = <T>(taskId: string, write: () => Promise<T>) =>
+  heldWhile((sql) => sql`delete from tasks where id = ${taskId}`, write)
 
 describe('a write racing the deletion of its task', () => {
   it.skipIf(!onPostgres)('answers 404, not 409, to a comment on it', async () => {
@@ -105,35 +117,14 @@ describe('a write racing the deletion of its task', () => {
     'answers 422 on /project_id to a task created as its project goes',
     async () => {
       const project = await createProject(server, team.owner, [[team.member, 'member']])
-      let commit = () => {}
-      const released = new Promise<void>((resolve) => {
-        commit = resolve
-      })
-      let deleted = () => {}
-      const holding = new Promise<void>((resolve) => {
-        deleted = resolve
-      })
-      const tx = side.begin(async (sql) => {
-        await sql`delete from projects where id = ${project.id}`
-        deleted()
-        await released
-      })
-      await holding
-      const answer = server.request('POST', '/api/v1/tasks', {
-        token: team.member.access,
-        body: { title: 'Into a project being deleted', project_id: project.id },
-      })
-      for (let i = 0; i < 500; i++) {
-        const [row] = await server.db.sql<{ n: number }[]>`
-        select count(*)::int as n from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock'
-      `
-        if ((row?.n ?? 0) > 0) break
-        await Bun.sleep(10)
-      }
-      commit()
-      await tx
-      const res = await answer
+      const res = await heldWhile(
+        (sql) => sql`delete from projects where id = ${project.id}`,
+        () =>
+          server.request('POST', '/api/v1/tasks', {
+            token: team.member.access,
+            body: { title: 'Into a project being deleted', project_id: project.id },
+          }),
+      )
       expectProblemShape(res, 422)
       expect(res.body.errors).toEqual([{ path: '/project_id', message: 'no such project' }])
     },
@@ -155,42 +146,15 @@ describe('a write racing the deletion of its task', () => {
  * (the row goes, then their assignments are cleared), and commits that removal once `write` has
  * answered or waits on it.
  */
-async function removeMemberUnder<T>(projectId: string, userId: string, write: () => Promise<T>) {
-  let commit = () => {}
-  const released = new Promise<void>((resolve) => {
-    commit = resolve
-  })
-  let removed = () => {}
-  const holding = new Promise<void>((resolve) => {
-    removed = resolve
-  })
-  const tx = side.begin(async (sql) => {
+const removeMemberUnder = <T>(projectId: string, userId: string, write: () => Promise<T>) =>
+  heldWhile(async (sql) => {
     await sql`select id from projects where id = ${projectId} for no key update`
     await sql`delete from project_members where project_id = ${projectId} and user_id = ${userId}`
     await sql`
       update tasks set assignee_id = null, version = version + 1
       where project_id = ${projectId} and assignee_id = ${userId}
     `
-    removed()
-    await released
-  })
-  await holding
-  let done = false
-  const answer = write().finally(() => {
-    done = true
-  })
-  for (let i = 0; i < 500 && !done; i++) {
-    const [row] = await server.db.sql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'
-    `
-    if ((row?.n ?? 0) > 0) break
-    await Bun.sleep(10)
-  }
-  commit()
-  await tx
-  return answer
-}
+  }, write)
 
 describe('an assignment racing the assignee’s removal from the project', () => {
   const assigneesOutside = async (projectId: string) => {
