@@ -1,5 +1,6 @@
 import type { AppContext, Principal } from '../../context'
 import { type FieldError, forbidden, invalid } from '../../problems'
+import { INSTANT_RANGE, storableTime } from '../../shared/instants'
 import { isAdmin, requirePermission } from '../authz/policy'
 import {
   type After,
@@ -10,7 +11,6 @@ import {
   type TaskOrder,
 } from './list-queries'
 import { TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, type TaskListQuery } from './model'
-import { INSTANT_RANGE, storableTime } from './rules'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/

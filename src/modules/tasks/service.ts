@@ -2,6 +2,7 @@ import type { AppContext, Principal } from '../../context'
 import type { Executor } from '../../db'
 import { forbidden, invalid, notFound } from '../../problems'
 import { announceNotifications, recordEvent } from '../../realtime/events'
+import { INSTANT_RANGE, storableTime } from '../../shared/instants'
 import { changedFields } from '../activity/changes'
 import { insertActivity } from '../activity/queries'
 import { removeTaskFiles } from '../attachments/storage'
@@ -20,15 +21,7 @@ import {
   type TaskWithRole,
   updateTaskAtVersion,
 } from './queries'
-import {
-  canDeleteTask,
-  INSTANT_RANGE,
-  matches,
-  notificationsFor,
-  parseIfMatch,
-  preconditionFailed,
-  storableTime,
-} from './rules'
+import { canDeleteTask, matches, notificationsFor, parseIfMatch, preconditionFailed } from './rules'
 
 function notAllowed(role: string | null) {
   return forbidden(

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { AppContext, Principal } from '../../context'
 import { describeError } from '../../logger'
 import { invalid, notFound, unauthorized } from '../../problems'
-import { INSTANT_RANGE, storableTime } from '../tasks/rules'
+import { INSTANT_RANGE, storableTime } from '../../shared/instants'
 import type { TokenCreate } from './model'
 import {
   insertToken,
