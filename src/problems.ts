@@ -149,7 +149,9 @@ export function validationFieldErrors(
   error: { all?: ElysiaValueError[]; value?: unknown; error?: ElysiaValueError },
   raw?: Record<string, unknown>,
 ): FieldError[] {
-  if (Array.isArray(error.all)) return fieldErrors(error.all, raw, error.value)
+  // `all` is a getter that validates the value again: read it once.
+  const all = error.all
+  if (Array.isArray(all)) return fieldErrors(all, raw, error.value)
   const inner = error.error
   if (!inner) return fieldErrors([], raw)
   return fieldErrors([{ ...inner, path: `${guessPath(raw, error.value)}${inner.path}` }], raw)
