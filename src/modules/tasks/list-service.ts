@@ -5,6 +5,7 @@ import { isAdmin, requirePermission } from '../authz/policy'
 import {
   type After,
   countTasks,
+  listShape,
   listTasks,
   type SortKey,
   type TaskFilter,
@@ -176,14 +177,15 @@ export async function listTasksForUser(
   const page = query.page ?? 1
   const limit = query.limit ?? 20
   const offset = (page - 1) * limit
-  const rows = await listTasks(ctx.sql, filter, order, { limit, offset, after })
+  const shape = await listShape(ctx.sql, filter)
+  const rows = await listTasks(ctx.sql, filter, order, { limit, offset, after }, shape)
   const more = rows.length > limit
   // A page with nothing after it already tells the total; only a longer list is counted.
   // A ranked page counts its matches itself (`total` on each row).
   const total = after
     ? null
     : more || (rows.length === 0 && offset > 0)
-      ? (rows[0]?.total ?? (await countTasks(ctx.sql, filter)))
+      ? (rows[0]?.total ?? (await countTasks(ctx.sql, filter, shape)))
       : offset + rows.length
   const data = rows.slice(0, limit).map(({ sort_value: _, total: _total, ...task }) => task)
   const last = rows[limit - 1]
