@@ -10,6 +10,8 @@
  * scenario: the caller's tasks with status in two values and one priority, 20 rows, newest first;
  * the same with a ranked search for terms from rare to very common (a fifth of all tasks); and a
  * search with no other filter. Each scenario cycles over several filter values and terms.
+ * Then a search alone through each of the two shapes of list-queries.ts (`ListShape`), whichever
+ * listShape would choose, per term class: the figures behind TERM_FIRST_BELOW.
  * It prints p50/p99 per scenario, the ratio to GET /health measured in the same run, and the
  * same filters' SQL alone (the query functions called directly, as the service calls them), then
  * `explain (analyze, buffers)` of the page and count queries, built by the functions the server
@@ -21,6 +23,8 @@ import { migrate } from '../src/db'
 import {
   countTasks,
   countTasksQuery,
+  type ListShape,
+  listShape,
   listTasks,
   type TaskFilter,
   type TaskOrder,
@@ -134,6 +138,7 @@ try {
     withFilters('common', terms.common),
     withFilters('veryCommon', [terms.veryCommon]),
     { name: 'search only, rare', path: (i) => `/api/v1/tasks?${searchOf(terms.rare)(i)}` },
+    { name: 'search only, mid', path: (i) => `/api/v1/tasks?${searchOf(terms.mid)(i)}` },
     { name: 'search only, common', path: (i) => `/api/v1/tasks?${searchOf(terms.common)(i)}` },
     {
       name: 'search only, veryCommon',
@@ -155,8 +160,9 @@ try {
     const order: TaskOrder = search
       ? { key: 'rank', descending: true }
       : { key: 'created_at', descending: true }
-    const rows = await listTasks(direct, filter, order, { limit: 20, offset: 0 })
-    if (rows.length > 20 && rows[0]?.total == null) await countTasks(direct, filter)
+    const shape = await listShape(direct, filter)
+    const rows = await listTasks(direct, filter, order, { limit: 20, offset: 0 }, shape)
+    if (rows.length > 20 && rows[0]?.total == null) await countTasks(direct, filter, shape)
   }
   type Row = { name: string; p50: number; p99: number; max: number; errors: number }
   const results: (Row & { sql?: { p50: number; p99: number } })[] = []
@@ -193,6 +199,38 @@ try {
       sql: sqlTimes,
     })
   }
+  // A search alone, ranked, through each shape whatever listShape would pick (its choice in
+  // brackets): where term first pays and where it does not (TERM_FIRST_BELOW).
+  const shapes: { name: string; p50: number; p99: number; chosen: string }[] = []
+  for (const [name, words] of [
+    ['rare', terms.rare],
+    ['mid', terms.mid],
+    ['common', terms.common],
+  ] as const)
+    for (const shape of ['partitions', 'term first'] as ListShape[]) {
+      const times: number[] = []
+      const chosen = new Set<string>()
+      for (let i = 0; i < REQUESTS; i++) {
+        const filter: TaskFilter = { userId: user.id, search: words[i % words.length] as string }
+        if (i < words.length) chosen.add(await listShape(direct, filter))
+        const started = performance.now()
+        await listTasks(
+          direct,
+          filter,
+          { key: 'rank', descending: true },
+          { limit: 20, offset: 0 },
+          shape,
+        )
+        times.push(performance.now() - started)
+      }
+      times.sort((a, b) => a - b)
+      shapes.push({
+        name: `search only, ${name}, ${shape}`,
+        p50: quantile(times, 0.5),
+        p99: quantile(times, 0.99),
+        chosen: [...chosen].join(' or '),
+      })
+    }
   await direct.end()
   const version = (await sqlNow<{ v: string }[]>`select current_setting('server_version') as v`)[0]
     ?.v
@@ -213,6 +251,11 @@ try {
   console.log(
     '(SQL: the page query, and the count when the page does not tell the total, called directly)',
   )
+  console.log('\nthe page query alone, by shape         p50 ms   p99 ms  (listShape picks)')
+  for (const r of shapes)
+    console.log(
+      `${r.name.padEnd(38)} ${r.p50.toFixed(1).padStart(6)}  ${r.p99.toFixed(1).padStart(7)}  (${r.chosen})`,
+    )
 
   if (arg('explain', 1) === 1) {
     const page = { limit: 20, offset: 0 }
@@ -237,6 +280,16 @@ try {
       [
         `search ${terms.veryCommon}: page`,
         listTasks(sqlNow, { userId: user.id, search: terms.veryCommon }, rank, page),
+      ],
+      [
+        `search ${terms.rare[0]}: page, term first`,
+        listTasks(
+          sqlNow,
+          { userId: user.id, search: terms.rare[0] as string },
+          rank,
+          page,
+          'term first',
+        ),
       ],
       [
         `search ${terms.veryCommon}: count`,
