@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from 'bun:test'
-import { listShape } from '../src/modules/tasks/list-queries'
+import { listShape, listTasks } from '../src/modules/tasks/list-queries'
 import { createProject } from './factories'
 import { registerUser, startServer, type TestServer } from './helpers'
 
@@ -16,6 +16,7 @@ let server: TestServer
 let reader: User
 let owner: User
 let outsider: User
+let firstProject: string
 
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot']
 const STATUSES = ['todo', 'in_progress', 'in_review', 'done', 'cancelled']
@@ -31,6 +32,7 @@ beforeAll(async () => {
     await createProject(server, owner, [[reader, 'viewer']]),
     await createProject(server, reader),
   ]
+  firstProject = (mine[0] as { id: string }).id
   const foreign = await createProject(server, outsider)
   // 450 tasks over four projects: a few distinct created_at values (ties broken by id), and
   // titles and descriptions from six words, so searches match from a few rows to most of them.
@@ -193,6 +195,22 @@ describe('GET /tasks by partitions equals a naive query', () => {
     expect(allIds).toEqual(await naive({ search: 'zebra', all: 'true' }))
     expect(foreign.every((t) => allIds.includes(t.id))).toBe(true)
     expect(all.pagination.total).toBe(allIds.length)
+  })
+
+  it("read term first, keeps to an API token's projects", async () => {
+    const filter = { userId: reader.id, projectIds: [firstProject], search: 'zebra' }
+    const read = (shape: 'partitions' | 'term first') =>
+      listTasks(
+        server.db.sql,
+        filter,
+        { key: 'rank', descending: true },
+        { limit: 100, offset: 0 },
+        shape,
+      )
+    const termFirst = await read('term first')
+    expect(termFirst.length).toBeGreaterThan(0)
+    expect(termFirst.every((t) => t.project_id === firstProject)).toBe(true)
+    expect(termFirst.map((t) => t.id)).toEqual((await read('partitions')).map((t) => t.id))
   })
 
   it("never lists another project's tasks", async () => {

@@ -152,12 +152,12 @@ const visibleProjects = (db: Executor, f: TaskFilter) => db`
 export type ListShape = 'partitions' | 'term first'
 
 /**
- * Below this many estimated matches per visible task, a search is read term first. Measured over
- * 1,000,000 tasks, for a user who sees 100,000 of them (bench/listing.ts's dataset), one client,
- * PostgreSQL 15 with 128 MB of shared buffers (the table and the index do not fit), p50 over
- * five terms of each class: a term in about 0.05% of tasks 12-20 ms by partitions, 4-5 ms term
- * first; in about 0.7% (0.07 matches per visible task) 43-157 ms against 52-62 ms, no clear winner;
- * in about 5%, 50 ms against 414-433 ms (a table read per match). Hence a margin below 0.07.
+ * Below this many estimated matches per visible task, a search is read term first. Measured by
+ * `bun bench/listing.ts` (1,000,000 tasks, a user who sees about 100,000 of them, one client,
+ * PostgreSQL 15 with 128 MB of shared buffers: neither the table nor the index fits), the page
+ * query's p50, partitions against term first: a term in about 0.05% of tasks 9.5 against 2.0 ms;
+ * in about 0.7% (0.07 matches per visible task) 28 against 55 ms; in about 5%, 39 against
+ * 346 ms, a table read per match. Term first wins well below 0.07, hence 0.05.
  */
 const TERM_FIRST_BELOW = 0.05
 
