@@ -10,6 +10,22 @@ export type AfterEnd = (connection: Executor, committed: boolean) => Promise<unk
 
 const AFTER_END = Symbol('taskapi.afterEnd')
 
+/** The property of a `reservedTransactions` client that runs work on one session (`onOneSession`). */
+export const ONE_SESSION = 'taskapiOneSession'
+
+type OneSession = <T>(work: (connection: Executor) => Promise<T>) => Promise<T>
+
+/**
+ * On a client from `reservedTransactions` (the server on PostgreSQL): a function that runs `work`
+ * on one reserved connection, each of its statements autocommitted, and then releases the
+ * connection; when `work` fails, whatever session lock it left is released first. Undefined
+ * elsewhere (the embedded database, PgBouncer in transaction mode): the caller uses a
+ * transaction. For a write that is one statement followed by its NOTIFY and lock release.
+ */
+export function onOneSession(sql: Executor): OneSession | undefined {
+  return (sql as unknown as Record<string, OneSession | undefined>)[ONE_SESSION]
+}
+
 /**
  * Registers `work` to run after the transaction `tx` ends; false when `tx` does not come from
  * `reservedTransactions` (the caller then does its work inside the transaction instead).
@@ -84,9 +100,22 @@ export function reservedTransactions(
       connection.release()
     }
   }
+  const oneSession: OneSession = async (work) => {
+    const connection = await sql.reserve()
+    try {
+      return await work(connection as unknown as Executor)
+    } catch (error) {
+      await connection`select pg_advisory_unlock_all()`.catch(() => {})
+      throw error
+    } finally {
+      connection.release()
+    }
+  }
   return new Proxy(sql, {
     get(target, key, receiver) {
-      return key === 'begin' ? begin : Reflect.get(target, key, receiver)
+      if (key === 'begin') return begin
+      if (key === ONE_SESSION) return oneSession
+      return Reflect.get(target, key, receiver)
     },
   })
 }

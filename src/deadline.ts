@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Elysia } from 'elysia'
+import { ONE_SESSION } from './after-commit'
 import type { Sql } from './db'
 import { requestId } from './http'
 import type { Logger } from './logger'
@@ -38,7 +39,8 @@ export function trackQueries<T extends Sql>(sql: T): T {
       },
       get(fn, key, receiver) {
         const value = Reflect.get(fn, key, receiver)
-        if (key !== 'begin' || typeof value !== 'function') return value
+        // A transaction's or a session's statements run on a client handed to the callback.
+        if ((key !== 'begin' && key !== ONE_SESSION) || typeof value !== 'function') return value
         return (...args: unknown[]) => {
           const last = args.length - 1
           const callback = args[last]

@@ -292,6 +292,55 @@ describe('webhooks: delivery', () => {
     }
   }, 30_000)
 
+  it('carries the created task as POST answered it, byte for byte, whoever it is assigned to', async () => {
+    const rx = receiver()
+    try {
+      const project = await createProjectFor()
+      await server.request('POST', `/api/v1/projects/${project}/members`, {
+        token: team.owner.access,
+        body: { user_id: team.viewer.id, role: 'member' },
+      })
+      await createHook(rx.url, ['task.created'], project)
+      // On PostgreSQL the first two are written in one statement whose SQL builds the event's
+      // JSON (nobody to notify); the third, which notifies its assignee, in a transaction whose
+      // server builds it. Either way the event must carry the same text as the answer.
+      const bodies = [
+        { title: 'Plain', project_id: project },
+        {
+          title: 'Quotes " and \\ back\nslash \u0001 \u2028 é 🦓',
+          description: 'Tab\there, <b>bold</b>, 100% "quoted"',
+          project_id: project,
+          assignee_id: team.member.id,
+          status: 'done',
+          priority: 'urgent',
+          due_date: '2031-02-03T04:05:06.789Z',
+          estimated_hours: 7,
+          tags: ['b', 'a', 'ü'],
+        },
+        { title: 'For someone else', project_id: project, assignee_id: team.viewer.id },
+      ]
+      const answers: { id: string }[] = []
+      for (const body of bodies) {
+        const res = await server.request('POST', '/api/v1/tasks', {
+          token: team.member.access,
+          body,
+        })
+        expect(res.status).toBe(201)
+        answers.push(res.body as { id: string })
+      }
+      await until(() => rx.received.length >= bodies.length)
+      for (const answer of answers) {
+        const got = rx.received.find((r) => r.body.includes(`"id":"${answer.id}"`))
+        expect(got).toBeDefined()
+        const body = (got as Received).body
+        const data = body.slice(body.indexOf(',"data":') + 8, body.lastIndexOf(',"at":'))
+        expect(data).toBe(JSON.stringify({ task: answer, actor_id: team.member.id }))
+      }
+    } finally {
+      rx.stop()
+    }
+  }, 30_000)
+
   it('retries a failing receiver with the same webhook-id, and logs each attempt', async () => {
     const rx = receiver(3)
     try {

@@ -16,33 +16,13 @@ const toEvent = (row: RawEventRow): EventRow => ({ ...row, id: Number(row.id) })
 export const MAX_NOTIFY_BYTES = 7_900
 
 /**
- * Records a project event in one statement, inside the caller's transaction:
- * 1. takes the project's event lock, so that the project's event ids commit (and are announced)
- *    in the order they are handed out; the event's row is built from the lock's row, so its id
- *    is drawn only once the lock is held. `announce: 'now'`: pg_advisory_xact_lock, held until
- *    the transaction ends; `'after commit'`: pg_advisory_lock (the session's), which the caller
- *    releases with `announceEvent` once the transaction has ended;
- * 2. inserts the event;
- * 3. queues its webhook deliveries (the outbox: one row per active webhook of the project that
- *    wants the event), payload `{"id","event","project_id","data","at"}`;
- * 4. with `'now'`, queues its NOTIFY (delivered to listeners if and only if the transaction
- *    commits); with `'after commit'` answers it as `signal` for `announceEvent`:
- *    `{"k":"e","id","p","e","d","at"}`, or `{"k":"e","id","p"}` when that would not fit.
- * `dataJson` is the event's data as JSON text; the payloads are built by concatenation so that
- * they carry exactly that text, and `at` as JavaScript's toISOString writes it (both truncate to
- * milliseconds).
+ * The common table expressions that record an event (see insertAnnouncedEvent), read from a CTE
+ * named `input` (`project_id` uuid, `event` text, `data` JSON text), written before them. They
+ * define `e` (the event: `id`, `at`, `at_text`), `signal` (`text`) and `announced`.
  */
-export async function insertAnnouncedEvent(
-  db: Executor,
-  event: { project_id: string; event: string; dataJson: string },
-  announce: 'now' | 'after commit' = 'now',
-) {
+export function announcedEvent(db: Executor, announce: 'now' | 'after commit') {
   const now = announce === 'now'
-  const [row] = await db<{ id: string; at: string; signal: string }[]>`
-    with input as (
-      select ${event.project_id}::uuid as project_id, ${event.event}::text as event,
-        ${event.dataJson}::text as data
-    ),
+  return db`
     lock as (
       select case when ${now}::boolean
         then pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))
@@ -88,6 +68,37 @@ export async function insertAnnouncedEvent(
       select case when ${now}::boolean then pg_notify(${CHANNEL}, signal.text) end
       from signal
     )
+  `
+}
+
+/**
+ * Records a project event in one statement, inside the caller's transaction:
+ * 1. takes the project's event lock, so that the project's event ids commit (and are announced)
+ *    in the order they are handed out; the event's row is built from the lock's row, so its id
+ *    is drawn only once the lock is held. `announce: 'now'`: pg_advisory_xact_lock, held until
+ *    the transaction ends; `'after commit'`: pg_advisory_lock (the session's), which the caller
+ *    releases with `announceEvent` once the transaction has ended;
+ * 2. inserts the event;
+ * 3. queues its webhook deliveries (the outbox: one row per active webhook of the project that
+ *    wants the event), payload `{"id","event","project_id","data","at"}`;
+ * 4. with `'now'`, queues its NOTIFY (delivered to listeners if and only if the transaction
+ *    commits); with `'after commit'` answers it as `signal` for `announceEvent`:
+ *    `{"k":"e","id","p","e","d","at"}`, or `{"k":"e","id","p"}` when that would not fit.
+ * `dataJson` is the event's data as JSON text; the payloads are built by concatenation so that
+ * they carry exactly that text, and `at` as JavaScript's toISOString writes it (both truncate to
+ * milliseconds).
+ */
+export async function insertAnnouncedEvent(
+  db: Executor,
+  event: { project_id: string; event: string; dataJson: string },
+  announce: 'now' | 'after commit' = 'now',
+) {
+  const [row] = await db<{ id: string; at: string; signal: string }[]>`
+    with input as (
+      select ${event.project_id}::uuid as project_id, ${event.event}::text as event,
+        ${event.dataJson}::text as data
+    ),
+    ${announcedEvent(db, announce)}
     select e.id, e.at, signal.text as signal
     from e, signal, announced
   `
