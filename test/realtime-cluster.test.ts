@@ -502,9 +502,10 @@ describe('a listener that cannot reconnect at once', () => {
     'reads what committed while the database refused its reconnects (heartbeat on)',
     async () => {
       const log = createLogger('silent')
-      const db = await openDatabase(testConfig({ DATABASE_URL: databaseUrl }), log)
+      const config = testConfig({ DATABASE_URL: databaseUrl })
+      const db = await openDatabase(config, log)
       const sessions = new AnnouncingSessionCache(0)
-      const ctx = { sql: db.sql, log } as unknown as AppContext
+      const ctx = { sql: db.sql, log, config } as unknown as AppContext
       const hub = new RealtimeHub(ctx, db, sessions, 200)
       const delivered = (hub as unknown as { delivered: Set<number> }).delivered
       await hub.start()
