@@ -25,6 +25,8 @@ export type SocketData = {
   expiresAt: number
   /** Project topics subscribed or being subscribed. */
   topics: Set<string>
+  /** Per topic, the end of the last subscribe or unsubscribe taken in: the next one waits for it. */
+  queued?: Map<string, Promise<void>>
   closed: boolean
   drainWaiters?: (() => void)[]
   /** Messages received in the current one-second window. */
