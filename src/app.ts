@@ -76,7 +76,6 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     // An API token outside its scopes gets 403 before its body is read too.
     return authenticateRequest(request).then((principal) => {
       requireTokenRoute(principal, request.method, route)
-      // The rate limiter keys authenticated callers by this principal's user id.
       return principal
     })
   }
@@ -91,8 +90,8 @@ export async function createApp({ config, db, log, jwtSecret }: AppDeps) {
     .use(requestDeadline(config.requestTimeoutMs, log))
     .use(httpBasics(config, log, beforeBody, metrics.observe))
     .use(cors(config.corsOrigins))
-    .use(rateLimits(config, beforeBody))
     .use(cacheHeaders(config))
+    .use(rateLimits(config, authenticateRequest))
     .use(representations(config))
     .use(
       apiDocs({

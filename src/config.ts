@@ -61,6 +61,7 @@ const EnvSchema = t.Object({
   ),
   EVENTS_RETENTION_HOURS: t.Integer({ minimum: 1, maximum: 8_760, default: 24 }),
   EVENTS_RETENTION_PER_PROJECT: t.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000 }),
+  EVENTS_PRUNE_INTERVAL_MS: t.Integer({ minimum: 10, maximum: 86_400_000, default: 600_000 }),
   WS_MAX_PAYLOAD_BYTES: t.Integer({ minimum: 256, maximum: 1_048_576, default: 4_096 }),
   WS_BACKPRESSURE_LIMIT_BYTES: t.Integer({
     minimum: 1_024,
@@ -125,6 +126,7 @@ export type Config = {
   realtime: {
     retentionHours: number
     retentionPerProject: number
+    pruneIntervalMs: number
     maxPayloadBytes: number
     backpressureLimitBytes: number
     idleTimeoutSeconds: number
@@ -258,6 +260,7 @@ function toConfig(env: Env): Config {
     realtime: {
       retentionHours: env.EVENTS_RETENTION_HOURS,
       retentionPerProject: env.EVENTS_RETENTION_PER_PROJECT,
+      pruneIntervalMs: env.EVENTS_PRUNE_INTERVAL_MS,
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
       backpressureLimitBytes: env.WS_BACKPRESSURE_LIMIT_BYTES,
       idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_S,

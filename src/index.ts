@@ -122,7 +122,8 @@ async function main() {
     if (stopping) return
     stopping = true
     log.info('shutting down', { signal })
-    // Bun's graceful stop waits for open WebSockets forever: close them first (1001, going away).
+    // Bun's graceful stop waits for open WebSockets forever: close them first (1001, going away);
+    // this also stops the hub's timers (the event pruner among them) and its LISTEN connection.
     await app.decorator.realtime.stop()
     // Stop accepting; in-flight requests and webhook attempts get SHUTDOWN_TIMEOUT_MS to
     // finish (and be recorded), then are cut.

@@ -74,6 +74,32 @@ describe('rate limits per user and per address', () => {
     }
   })
 
+  it('requests to unknown /api/ routes are counted too: by user with a valid token, else by address', async () => {
+    const fresh = await startServer({ RATE_LIMIT_REQUESTS: '3' })
+    try {
+      // Registering spends one of the address's three requests.
+      const user = await registerUser(fresh)
+      for (const remaining of [2, 1, 0]) {
+        const res = await fresh.request('GET', '/api/v1/no-such-route', { token: user.access })
+        expectProblemShape(res, 404)
+        expectLimitHeaders(res, remaining)
+      }
+      const limited = await fresh.request('GET', '/api/v1/no-such-route', { token: user.access })
+      expectProblemShape(limited, 429)
+      expectLimitHeaders(limited, 0)
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+      // Counted before the route runs, the 429 still has the cache headers of an authenticated answer.
+      expect(limited.headers.get('cache-control')).toBe('private, no-cache')
+      // The user's bucket, not the address's: a bad token still has the address's two left.
+      const statuses: number[] = []
+      for (let i = 0; i < 3; i += 1)
+        statuses.push((await fresh.request('GET', '/api/v1/nope', { token: `bad${i}` })).status)
+      expect(statuses).toEqual([404, 404, 429])
+    } finally {
+      await fresh.close()
+    }
+  })
+
   it('/health is not limited', async () => {
     const fresh = await startServer({ RATE_LIMIT_REQUESTS: '1' })
     try {

@@ -141,6 +141,48 @@ describe('two instances on one database', () => {
   )
 
   it.skipIf(postgresOnly)(
+    'lets an API token in again on the other instance once its owner is reactivated',
+    async () => {
+      // Its own pair: the first account is the admin, and the other instance keeps what it
+      // caches for an hour, so only the reactivation's announcement can clear a refusal there.
+      const first = await startServer()
+      const other = await startPeer(first, { SESSION_CACHE_TTL_MS: '3600000' })
+      try {
+        const admin = await registerUser(first)
+        const worker = await registerUser(first)
+        const created = await call(first.url, 'POST', '/tokens', worker.access, {
+          name: 'cluster',
+          scopes: ['users:read'],
+        })
+        const { token } = (await created.json()) as { token: string }
+        const setActive = async (is_active: boolean) =>
+          expect(
+            (
+              await call(first.url, 'PATCH', `/admin/users/${worker.id}`, admin.access, {
+                is_active,
+              })
+            ).status,
+          ).toBe(200)
+        await setActive(false)
+        // The other instance reads the token as refused, and keeps that.
+        expect((await call(other.url, 'GET', '/users', token)).status).toBe(401)
+        await setActive(true)
+        // Until the announcement arrives the refusal stands; it arrives in milliseconds.
+        let status = 401
+        for (let i = 0; i < 250 && status === 401; i += 1) {
+          status = (await call(other.url, 'GET', '/users', token)).status
+          if (status === 401) await Bun.sleep(20)
+        }
+        expect(status).toBe(200)
+      } finally {
+        await other.close()
+        await first.close()
+      }
+    },
+    30_000,
+  )
+
+  it.skipIf(postgresOnly)(
     'stops a removed member’s events on the other instance too',
     async () => {
       const owner = await registerUser(server)
@@ -502,9 +544,10 @@ describe('a listener that cannot reconnect at once', () => {
     'reads what committed while the database refused its reconnects (heartbeat on)',
     async () => {
       const log = createLogger('silent')
-      const db = await openDatabase(testConfig({ DATABASE_URL: databaseUrl }), log)
+      const config = testConfig({ DATABASE_URL: databaseUrl })
+      const db = await openDatabase(config, log)
       const sessions = new AnnouncingSessionCache(0)
-      const ctx = { sql: db.sql, log } as unknown as AppContext
+      const ctx = { sql: db.sql, log, config } as unknown as AppContext
       const hub = new RealtimeHub(ctx, db, sessions, 200)
       const delivered = (hub as unknown as { delivered: Set<number> }).delivered
       await hub.start()

@@ -190,3 +190,80 @@ describe('hostile frames', () => {
     client.close()
   })
 })
+
+/**
+ * Runs `during` while a transaction holds project_members exclusively: every subscribe's
+ * membership check waits until it is released (on the embedded database, every query waits).
+ */
+async function whileMembershipLocked(during: () => Promise<void>) {
+  let release = () => {}
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let locked = () => {}
+  const holding = new Promise<void>((resolve) => {
+    locked = resolve
+  })
+  const tx = server.db.sql.begin(async (sql) => {
+    await sql`lock table project_members in access exclusive mode`
+    locked()
+    await released
+  })
+  await holding
+  try {
+    await during()
+  } finally {
+    release()
+    await tx
+  }
+}
+
+const isAnswer = (f: Frame) => f.type === 'subscribed' || f.type === 'error'
+
+describe('a second subscribe to a topic whose first is still being checked', () => {
+  it('waits for the first and is refused like it to a non-member', async () => {
+    const owner = await registerUser(server)
+    const outsider = await registerUser(server)
+    const project = await createProject(server, owner)
+    const client = await connectWs(server, outsider.access)
+    await client.next((f) => f.type === 'welcome')
+    const topic = topicOf(project.id)
+    await whileMembershipLocked(async () => {
+      client.send({ type: 'subscribe', topic })
+      client.send({ type: 'subscribe', topic })
+      // The pong comes after whatever the server answered to both subscribes at once.
+      await roundTrip(client)
+      expect(client.frames.filter(isAnswer)).toEqual([])
+    })
+    expect(await client.next(isAnswer)).toMatchObject({ type: 'error', code: 'forbidden' })
+    expect(await client.next(isAnswer)).toMatchObject({ type: 'error', code: 'forbidden' })
+    await roundTrip(client)
+    expect(client.frames.filter((f) => f.type === 'subscribed')).toEqual([])
+    await newTask(owner.access, project.id, 'Not for outsiders')
+    await settle(client)
+    expect(eventsOf(client, project.id)).toEqual([])
+    client.close()
+  })
+
+  it('answers both `subscribed` once the first is, and each event comes once', async () => {
+    const owner = await registerUser(server)
+    const member = await registerUser(server)
+    const project = await createProject(server, owner, [[member, 'member']])
+    const client = await connectWs(server, member.access)
+    await client.next((f) => f.type === 'welcome')
+    const topic = topicOf(project.id)
+    await whileMembershipLocked(async () => {
+      client.send({ type: 'subscribe', topic })
+      client.send({ type: 'subscribe', topic })
+      await roundTrip(client)
+      expect(client.frames.filter(isAnswer)).toEqual([])
+    })
+    expect(await client.next(isAnswer)).toEqual({ type: 'subscribed', topic })
+    expect(await client.next(isAnswer)).toEqual({ type: 'subscribed', topic })
+    await newTask(owner.access, project.id, 'Once')
+    await client.next((f) => f.type === 'event')
+    await settle(client)
+    expect(eventsOf(client, project.id)).toHaveLength(1)
+    client.close()
+  })
+})

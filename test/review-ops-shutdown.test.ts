@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { JWT_SECRET, scratchDatabase } from './helpers'
 
 // Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
 setDefaultTimeout(60_000)
@@ -32,30 +33,40 @@ async function start(env: Record<string, string>, dataDir?: string) {
       METRICS_PORT: '0',
       LOG_LEVEL: 'info',
       PASSWORD_HASH_CONCURRENCY: '1',
+      // Set, so the only warning at startup (a generated secret) does not mask later ones.
+      JWT_SECRET,
       ...env,
     },
     stdout: 'pipe',
     stderr: 'pipe',
   })
   running.add(proc)
+  // Warnings and errors go to stderr: both streams are read, or a test of "nothing failed"
+  // could not fail.
   const lines: Line[] = []
   let listening: ((url: string) => void) | undefined
   const url = new Promise<string>((resolve) => {
     listening = resolve
   })
-  const drained = (async () => {
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
     let rest = ''
-    for await (const chunk of proc.stdout) {
+    for await (const chunk of stream) {
       rest += new TextDecoder().decode(chunk)
       const parts = rest.split('\n')
       rest = parts.pop() ?? ''
       for (const part of parts) {
-        const line = JSON.parse(part) as Line
+        let line: Line
+        try {
+          line = JSON.parse(part) as Line
+        } catch {
+          line = { level: 'stderr', msg: part }
+        }
         lines.push(line)
         if (line.msg === 'listening') listening?.(String(line.url))
       }
     }
-  })()
+  }
+  const drained = Promise.all([collect(proc.stdout), collect(proc.stderr)])
   const found = await Promise.race([url, drained.then(() => undefined)])
   if (!found) throw new Error(`server exited before listening: ${JSON.stringify(lines)}`)
   return { proc, url: found, lines, drained, dataDir: dataDir ?? join(dir, 'data') }
@@ -100,6 +111,31 @@ describe('SIGTERM', () => {
     expect(server.lines.at(-1)).toMatchObject({ msg: 'stopped', forced: false })
     // Nothing after the signal is a warning or an error (a timer still polling the closed pool).
     expect(server.lines.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([])
+  })
+})
+
+describe('SIGTERM with the event pruner due', () => {
+  it('stops the pruner before the database closes: no prune fails on the closed pool', async () => {
+    // On PostgreSQL the pool closes over the network, with timers running meanwhile.
+    const scratch = process.env.DATABASE_URL
+      ? await scratchDatabase(process.env.DATABASE_URL)
+      : undefined
+    try {
+      // A prune every 10 ms is due while the database closes, unless shutdown stopped it first.
+      const server = await start({
+        EVENTS_PRUNE_INTERVAL_MS: '10',
+        ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+      })
+      expect((await register(server.url, 20)).status).toBe(201)
+      server.proc.kill('SIGTERM')
+      expect(await server.proc.exited).toBe(0)
+      await server.drained
+      const problems = server.lines.filter((l) => l.level !== 'info' && l.level !== 'debug')
+      expect(problems).toEqual([])
+      expect(server.lines.at(-1)).toMatchObject({ msg: 'stopped', forced: false })
+    } finally {
+      await scratch?.drop()
+    }
   })
 })
 

@@ -51,6 +51,19 @@ describe('SessionCache', () => {
     expect(cache.get('s3')?.sessionId).toBe('s3')
   })
 
+  it('drops a refusal read from the database when its user changes, not a session ended here', () => {
+    const cache = new SessionCache(60_000)
+    cache.set('token', null, performance.now(), 'u1')
+    cache.forget('s1')
+    // A refusal read before the change must not be cached after it either.
+    const before = performance.now()
+    cache.forgetUser('u1')
+    cache.set('token2', null, before, 'u1')
+    expect(cache.get('token')).toBeUndefined()
+    expect(cache.get('token2')).toBeUndefined()
+    expect(cache.get('s1')).toBeNull()
+  })
+
   it('stays within its size bound', () => {
     const cache = new SessionCache(60_000, 3)
     for (let i = 0; i < 10; i++) cache.set(`s${i}`, principal('u', `s${i}`), performance.now())

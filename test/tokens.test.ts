@@ -126,6 +126,25 @@ describe('API tokens: create, list, revoke', () => {
     expectProblemShape(await server.request('GET', '/api/v1/users', { token }), 401)
   })
 
+  it('lets the token of a reactivated owner in again at once', async () => {
+    const worker = await registerUser(server)
+    const { token } = await newToken(worker, { name: 'r', scopes: ['users:read'] })
+    const setActive = async (is_active: boolean) => {
+      const res = await server.request('PATCH', `/api/v1/admin/users/${worker.id}`, {
+        token: team.admin.access,
+        body: { is_active },
+      })
+      expect(res.status).toBe(200)
+    }
+    await setActive(false)
+    // The refusal is what this instance now holds for the token.
+    expectProblemShape(await server.request('GET', '/api/v1/users', { token }), 401)
+    await setActive(true)
+    expect((await server.request('GET', '/api/v1/users', { token })).status).toBe(200)
+    await setActive(false)
+    expectProblemShape(await server.request('GET', '/api/v1/users', { token }), 401)
+  })
+
   it('writes last_used_at on use, at most once a minute', async () => {
     const { id, token } = await newToken(team.member, { name: 'u', scopes: ['tasks:read'] })
     const stamp = async () => {

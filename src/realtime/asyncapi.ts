@@ -96,7 +96,7 @@ const clientMessages = {
     name: 'subscribe',
     title: 'Subscribe to a project',
     summary:
-      'Members only (else `error` `forbidden`). With `since`, first replays the kept events after that id (or `error` `replay_gap` when they are no longer kept), then live ones, with no gap and no duplicate.',
+      'Members only (else `error` `forbidden`). With `since`, first replays the kept events after that id (or `error` `replay_gap` when they are no longer kept), then live ones, with no gap and no duplicate. Subscribes and unsubscribes of one topic are handled in the order sent: a repeated subscribe is answered after the one before it, `subscribed` again if that one was accepted (without a second replay), else checked anew.',
     contentType: 'application/json',
     payload: object(
       {

@@ -9,6 +9,7 @@ import { selectNotificationProject } from '../modules/notifications/queries'
 import { HttpProblem } from '../problems'
 import { HEARTBEAT_MS, SignalListener } from './listener'
 import type { EventRow } from './queries'
+import { scheduleEventPrune } from './retention'
 import type { AnnouncingSessionCache, Ended } from './session-cache'
 
 /** Per-socket state; Elysia's websocket handler calls the four functions (shared by all sockets). */
@@ -24,6 +25,8 @@ export type SocketData = {
   expiresAt: number
   /** Project topics subscribed or being subscribed. */
   topics: Set<string>
+  /** Per topic, the end of the last subscribe or unsubscribe taken in: the next one waits for it. */
+  queued?: Map<string, Promise<void>>
   closed: boolean
   drainWaiters?: (() => void)[]
   /** Messages received in the current one-second window. */
@@ -63,6 +66,7 @@ export class RealtimeHub {
   private readonly lastSeen = new Map<string, number>()
   private readonly listener: SignalListener
   private sweep?: Timer
+  private stopPrune?: () => void
 
   constructor(
     private readonly ctx: AppContext,
@@ -92,10 +96,13 @@ export class RealtimeHub {
     await this.listener.start()
     this.sweep = setInterval(() => this.closeExpired(), 1_000)
     this.sweep.unref()
+    this.stopPrune = scheduleEventPrune(this.ctx.sql, this.ctx.config, this.ctx.log)
   }
 
+  /** What shutdown calls first: closes every socket and stops the hub's timers and listener. */
   async stop() {
     clearInterval(this.sweep)
+    this.stopPrune?.()
     this.closeAll(1001, 'server shutting down')
     await this.listener.stop()
   }

@@ -3,7 +3,6 @@ import type { Config } from '../config'
 import type { AppContext } from '../context'
 import type { Database } from '../db'
 import { RealtimeHub } from './hub'
-import { scheduleEventPrune } from './retention'
 import { asyncApiRoutes } from './routes'
 import type { AnnouncingSessionCache } from './session-cache'
 import { realtimeSocket } from './socket'
@@ -32,13 +31,9 @@ export async function createRealtime(
 ) {
   const hub = new RealtimeHub(ctx, db, sessions)
   await hub.start()
-  const stopPrune = scheduleEventPrune(ctx.sql, ctx.config, ctx.log)
   const plugin = new Elysia({ name: 'realtime' })
     .decorate('realtime', hub)
-    .onStop(async () => {
-      stopPrune()
-      await hub.stop()
-    })
+    .onStop(() => hub.stop())
     .use(realtimeSocket(ctx, hub))
     .use(asyncApiRoutes())
   return { hub, plugin }

@@ -108,8 +108,34 @@ export function realtimeSocket(ctx: AppContext, hub: RealtimeHub) {
     }
     // Topics are published with lower-case ids, as PostgreSQL prints them.
     const topic = message.topic.toLowerCase()
-    if (message.type === 'unsubscribe') hub.unsubscribe(ws, topic)
-    else await subscribe(ws, topic, message.since)
+    if (message.type === 'subscribe') {
+      const since = message.since
+      await inOrder(ws, topic, () => subscribe(ws, topic, since))
+      return
+    }
+    // An unsubscribe gives up the subscription in progress at once, and leaves again after any
+    // subscribe of the topic that came before it.
+    hub.unsubscribe(ws, topic)
+    if (ws.data.queued?.has(topic)) await inOrder(ws, topic, async () => hub.unsubscribe(ws, topic))
+  }
+
+  /**
+   * Runs a socket's subscribes and unsubscribes of one topic one after the other, in the order
+   * they came: a second subscribe sent while the first is still checked gets its answer after
+   * the first's, with the same checks (`subscribed` at once only once the first succeeded).
+   */
+  function inOrder(ws: Socket, topic: string, task: () => Promise<void>): Promise<void> {
+    ws.data.queued ??= new Map()
+    const queued = ws.data.queued
+    const previous = queued.get(topic)
+    const done = (previous ? previous.then(task) : task()).catch((error: unknown) =>
+      ctx.log.error('websocket message failed', describeError(error)),
+    )
+    queued.set(topic, done)
+    void done.then(() => {
+      if (queued.get(topic) === done) queued.delete(topic)
+    })
+    return done
   }
 
   async function subscribe(ws: Socket, topic: string, since: number | undefined) {

@@ -158,7 +158,7 @@ async function sessionPrincipal(ctx: AppContext, sessionId: string) {
         permissions: new Set(row.permissions),
       }
     : null
-  ctx.sessions.set(sessionId, principal, readAt)
+  ctx.sessions.set(sessionId, principal, readAt, row?.user_id)
   return principal
 }
 

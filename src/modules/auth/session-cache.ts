@@ -1,16 +1,18 @@
 import type { Principal } from '../../context'
 
-type Entry = { principal: Principal | null; until: number }
+/** `userId`: whose session the database said it is (none for one ended by `forget`). */
+type Entry = { principal: Principal | null; userId?: string; until: number }
 
 /**
  * Sessions checked on every request, kept for a few seconds so a token costs no query each time.
- * `null` remembers an ended session. Revocation on this instance takes effect at once; other
- * instances see it when their entry expires (SESSION_CACHE_TTL_MS).
+ * `null` remembers an ended session, or one the database refused (an API token of a deactivated
+ * user). Revocation on this instance takes effect at once; other instances see it when their
+ * entry expires (SESSION_CACHE_TTL_MS).
  */
 export class SessionCache {
   private readonly entries = new Map<string, Entry>()
-  // When each user's sessions were last revoked here: a lookup that read the database before
-  // that moment must not put the old state back into the cache.
+  // When each user's sessions were last revoked or changed here (forgetUser): a lookup that read
+  // the database before that moment must not put the old state back into the cache.
   private readonly userRevokedAt = new Map<string, number>()
 
   constructor(
@@ -28,12 +30,20 @@ export class SessionCache {
     return entry.principal
   }
 
-  /** Caches what a lookup started at `readAt` found, unless a revocation happened since. */
-  set(sessionId: string, principal: Principal | null, readAt: number) {
+  /**
+   * Caches what a lookup started at `readAt` found for a session of `userId` (live, or refused:
+   * null), unless the session ended or the user changed since.
+   */
+  set(
+    sessionId: string,
+    principal: Principal | null,
+    readAt: number,
+    userId: string | undefined = principal?.userId,
+  ) {
     if (this.ttlMs === 0) return
     if (this.entries.get(sessionId)?.principal === null) return
-    if (principal && (this.userRevokedAt.get(principal.userId) ?? -1) >= readAt) return
-    this.remember(sessionId, principal)
+    if (userId !== undefined && (this.userRevokedAt.get(userId) ?? -1) >= readAt) return
+    this.remember(sessionId, principal, userId)
   }
 
   /** The session has ended: remember it as ended, whatever a lookup in flight finds. */
@@ -41,23 +51,26 @@ export class SessionCache {
     this.remember(sessionId, null)
   }
 
-  /** Every session of the user but `keepSessionId` has ended. */
+  /**
+   * Every session of the user but `keepSessionId` has ended, or the user changed (roles,
+   * deactivation, reactivation): what is cached of them is read again, refusals included, so a
+   * reactivated user's API tokens work at once.
+   */
   forgetUser(userId: string, keepSessionId?: string) {
     const now = performance.now()
     for (const [sessionId, entry] of this.entries)
-      if (entry.principal?.userId === userId && sessionId !== keepSessionId)
-        this.entries.delete(sessionId)
+      if (entry.userId === userId && sessionId !== keepSessionId) this.entries.delete(sessionId)
     if (this.userRevokedAt.size >= this.maxEntries) this.userRevokedAt.clear()
     this.userRevokedAt.set(userId, now)
   }
 
-  private remember(sessionId: string, principal: Principal | null) {
+  private remember(sessionId: string, principal: Principal | null, userId?: string) {
     this.entries.delete(sessionId)
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next()
       if (!oldest.done) this.entries.delete(oldest.value)
     }
-    this.entries.set(sessionId, { principal, until: performance.now() + this.ttlMs })
+    this.entries.set(sessionId, { principal, userId, until: performance.now() + this.ttlMs })
   }
 }
 

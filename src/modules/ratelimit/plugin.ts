@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Elysia } from 'elysia'
 import type { Config } from '../../config'
-import { type BeforeBody, callerAddress } from '../../http'
+import { callerAddress } from '../../http'
 import { HttpProblem } from '../../problems'
 import { type Decision, TokenBuckets } from './buckets'
 
@@ -71,12 +71,16 @@ function rateLimitHeaders(decisions: Map<string, Decision>): Record<string, stri
  * Per-instance rate limits on /api/: a token bucket per user for authenticated requests and per
  * client address otherwise (X-Forwarded-For only with TRUST_PROXY), plus tighter `auth` buckets
  * on login and register (per address and per email) and on refresh (per address and per refresh
- * token, that is per session). Anonymous requests are counted before anything else runs;
- * authenticated ones once their token is checked. 429 problem+json with Retry-After beyond.
+ * token, that is per session). Every /api/ request is counted before its route runs (or is
+ * found missing): anonymous ones at once, those with a token once it is checked. 429
+ * problem+json with Retry-After beyond.
  *
- * `principalOf` is the app's `beforeBody`: the caller's principal on a guarded route.
+ * `authenticate` is the app's per-request authenticator (the caller's principal, or a 401).
  */
-export function rateLimits(config: Config, principalOf: BeforeBody) {
+export function rateLimits(
+  config: Config,
+  authenticate: (request: Request) => Promise<{ userId: string }>,
+) {
   const { requests, authRequests, windowSeconds, maxKeys } = config.rateLimit
   const api = requests > 0 ? new TokenBuckets(requests, windowSeconds, maxKeys) : undefined
   const auth = authRequests > 0 ? new TokenBuckets(authRequests, windowSeconds, maxKeys) : undefined
@@ -107,7 +111,10 @@ export function rateLimits(config: Config, principalOf: BeforeBody) {
     }
   }
 
-  plugin.onRequest(({ request, server, set }) => {
+  // Every /api/ request is counted here, routed or not (a 404 too): an anonymous one by address
+  // at once, one with an Authorization header by the user its token authenticates, else by
+  // address. The authenticator keeps its answer per request, so guarded routes do not check twice.
+  plugin.onRequest(async ({ request, server, set }) => {
     const path = pathOf(request.url)
     if (path === WS && api) {
       const address = callerAddress(request, server, config.trustProxy) ?? 'unknown'
@@ -118,23 +125,19 @@ export function rateLimits(config: Config, principalOf: BeforeBody) {
     const address = callerAddress(request, server, config.trustProxy) ?? 'unknown'
     if (request.method === 'POST' && AUTH_PATHS.has(path))
       count(request, set, 'auth', auth, `ip:${address}`)
-    if (!request.headers.has('authorization')) count(request, set, 'api', api, `ip:${address}`)
+    if (!api) return
+    if (!request.headers.has('authorization')) {
+      count(request, set, 'api', api, `ip:${address}`)
+      return
+    }
+    // A bad token costs its address a token: guessing tokens is not free. Its 401 comes from the
+    // route's guard (or none, on a route that needs no token).
+    const userId = await authenticate(request).then(
+      (principal) => principal.userId,
+      () => undefined,
+    )
+    count(request, set, 'api', api, userId ? `user:${userId}` : `ip:${address}`)
   })
-  // Each hook only when its buckets exist: a hook costs every request, and this one awaits.
-  if (api)
-    plugin.onTransform({ as: 'global' }, async ({ request, route, server, set }) => {
-      if (!route.startsWith('/api/') || !request.headers.has('authorization')) return
-      const address = callerAddress(request, server, config.trustProxy) ?? 'unknown'
-      let userId: string | undefined
-      try {
-        userId = ((await principalOf(request, route)) as { userId?: string } | undefined)?.userId
-      } catch (error) {
-        // A bad token still costs its address a token: guessing tokens is not free.
-        count(request, set, 'api', api, `ip:${address}`)
-        throw error
-      }
-      count(request, set, 'api', api, userId ? `user:${userId}` : `ip:${address}`)
-    })
   if (auth)
     plugin.onBeforeHandle({ as: 'global' }, ({ request, route, body, set }) => {
       if (request.method !== 'POST' || !AUTH_PATHS.has(route)) return

@@ -93,7 +93,7 @@ export async function authenticateApiToken(ctx: AppContext, bearer: string): Pro
           },
         }
       : null
-    ctx.sessions.set(row.id, principal, readAt)
+    ctx.sessions.set(row.id, principal, readAt, row.user_id)
   }
   // A cached principal outlives the token's expiry by up to SESSION_CACHE_TTL_MS otherwise.
   const expiresAt = principal?.token?.expiresAt
