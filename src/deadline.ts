@@ -27,20 +27,24 @@ const expired = () =>
  * rolls back rather than going on to commit after the client was told 503.
  */
 export function trackQueries<T extends Sql>(sql: T): T {
+  // Runs `fn` (a query, tagged or from text) and remembers the query with the current request.
+  const run = (fn: unknown, self: unknown, args: unknown[]) => {
+    const scope = scopes.getStore()
+    if (scope?.expired) throw expired()
+    const result = Reflect.apply(fn as (...a: unknown[]) => unknown, self, args)
+    // Fragments are queries too (never sent); only a query that is running gets cancelled.
+    if (scope && isQuery(result)) scope.queries.add(result)
+    return result
+  }
   const track = (target: object): object =>
     new Proxy(target, {
-      apply(fn, self, args) {
-        const scope = scopes.getStore()
-        if (scope?.expired) throw expired()
-        const result = Reflect.apply(fn as (...a: unknown[]) => unknown, self, args)
-        // Fragments are queries too (never sent); only a query that is running gets cancelled.
-        if (scope && isQuery(result)) scope.queries.add(result)
-        return result
-      },
+      apply: run,
       get(fn, key, receiver) {
         const value = Reflect.get(fn, key, receiver)
+        if (typeof value !== 'function') return value
+        if (key === 'unsafe') return (...args: unknown[]) => run(value, fn, args)
         // A transaction's or a session's statements run on a client handed to the callback.
-        if ((key !== 'begin' && key !== ONE_SESSION) || typeof value !== 'function') return value
+        if (key !== 'begin' && key !== ONE_SESSION) return value
         return (...args: unknown[]) => {
           const last = args.length - 1
           const callback = args[last]

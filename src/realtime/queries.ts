@@ -16,18 +16,19 @@ const toEvent = (row: RawEventRow): EventRow => ({ ...row, id: Number(row.id) })
 export const MAX_NOTIFY_BYTES = 7_900
 
 /**
- * The common table expressions that record an event (see insertAnnouncedEvent), read from a CTE
- * named `input` (`project_id` uuid, `event` text, `data` JSON text), written before them. They
- * define `e` (the event: `id`, `at`, `at_text`), `signal` (`text`) and `announced`.
+ * The common table expressions that record an event (see insertAnnouncedEvent), as SQL text to
+ * write after a CTE named `input` (`project_id` uuid, `event` text, `data` JSON text). They define
+ * `e` (the event: `id`, `at`, `at_text`), `signal` (`text`) and `announced`. Text built once, not
+ * a postgres.js fragment: a fragment's text is built again on every call (bench/inprocess.ts).
  */
-export function announcedEvent(db: Executor, announce: 'now' | 'after commit') {
-  const now = announce === 'now'
-  return db`
+export function announcedEventSql(announce: 'now' | 'after commit') {
+  const lock =
+    announce === 'now'
+      ? `pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))`
+      : `pg_advisory_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))`
+  return `
     lock as (
-      select case when ${now}::boolean
-        then pg_advisory_xact_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))
-        else pg_advisory_lock(${EVENT_LOCK_SPACE}, hashtext(input.project_id::text))
-      end
+      select ${lock}
       from input
     ),
     e as (
@@ -65,9 +66,24 @@ export function announcedEvent(db: Executor, announce: 'now' | 'after commit') {
       from parts
     ),
     announced as (
-      select case when ${now}::boolean then pg_notify(${CHANNEL}, signal.text) end
+      select ${announce === 'now' ? `pg_notify('${CHANNEL}', signal.text)` : 'null'}
       from signal
-    )
+    )`
+}
+
+const INSERT_ANNOUNCED_EVENT = {
+  now: insertAnnouncedEventSql('now'),
+  'after commit': insertAnnouncedEventSql('after commit'),
+}
+
+function insertAnnouncedEventSql(announce: 'now' | 'after commit') {
+  return `
+    with input as (
+      select $1::uuid as project_id, $2::text as event, $3::text as data
+    ),
+    ${announcedEventSql(announce)}
+    select e.id, e.at, signal.text as signal
+    from e, signal, announced
   `
 }
 
@@ -93,15 +109,11 @@ export async function insertAnnouncedEvent(
   event: { project_id: string; event: string; dataJson: string },
   announce: 'now' | 'after commit' = 'now',
 ) {
-  const [row] = await db<{ id: string; at: string; signal: string }[]>`
-    with input as (
-      select ${event.project_id}::uuid as project_id, ${event.event}::text as event,
-        ${event.dataJson}::text as data
-    ),
-    ${announcedEvent(db, announce)}
-    select e.id, e.at, signal.text as signal
-    from e, signal, announced
-  `
+  const [row] = await db.unsafe<{ id: string; at: string; signal: string }[]>(
+    INSERT_ANNOUNCED_EVENT[announce],
+    [event.project_id, event.event, event.dataJson],
+    { prepare: true },
+  )
   if (!row) throw new Error('event insert returned nothing')
   return { id: Number(row.id), at: row.at, signal: row.signal }
 }
