@@ -54,8 +54,9 @@ async function requireAssignable(db: Executor, projectId: string, assigneeId: st
 
 /**
  * `finish` (answerInTransaction) runs last in the transaction, storing the idempotent answer.
- * Four statements when nobody is notified: begin, the checked insert with its activity entry,
- * the event (insertAnnouncedEvent), commit.
+ * In a transaction, four statements when nobody is notified: begin, the checked insert with its
+ * activity entry, the event (insertAnnouncedEvent), commit; on PostgreSQL, with no `finish` and
+ * nobody to notify, one (createInOneStatement).
  */
 export async function createTask(
   ctx: AppContext,
