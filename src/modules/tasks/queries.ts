@@ -116,53 +116,11 @@ export async function insertTaskIfAllowed(
   task: NewTask,
   roles: 'any' | readonly ProjectRole[],
 ) {
-  const [row] = await db<(CreateAccess & (Task | { [K in keyof Task]: null }))[]>`
-    with access as (
-      select true as found, pm.role
-      from projects p
-      left join project_members pm on pm.project_id = p.id and pm.user_id = ${task.created_by}
-      where p.id = ${task.project_id}
-    ),
-    assignee as (
-      select ${task.assignee_id}::uuid is null or exists (
-        select 1
-        from project_members
-        where project_id = ${task.project_id}
-          and user_id = ${task.assignee_id}::uuid
-        -- A removal of the assignee (which clears their assignments) waits for this insert.
-        for key share
-      ) as ok
-    ),
-    t as (
-      insert into tasks (
-        title, description, project_id, assignee_id, created_by, status, priority, due_date,
-        estimated_hours, tags, completed_at
-      )
-      select ${task.title}, ${task.description}, ${task.project_id}, ${task.assignee_id},
-        ${task.created_by}, ${task.status}, ${task.priority}, ${task.due_date},
-        ${task.estimated_hours}, ${task.tags}::text[],
-        case when ${task.status}::text = 'done' then now() end
-      from access, assignee
-      where assignee.ok
-        and (${roles === 'any'}::boolean or access.role = any(${roles === 'any' ? [] : [...roles]}::text[]))
-      returning ${returnedColumns(db)}
-    ),
-    activity as (
-      insert into activity_log (user_id, project_id, action, entity_type, entity_id, details)
-      select t.created_by, t.project_id, 'task.created', 'task', t.id,
-        jsonb_build_object('title', t.title)
-      from t
-    )
-    select coalesce(access.found, false) as project_exists, access.role as member_role,
-      assignee.ok as assignee_ok, created.*
-    from assignee
-    left join access on true
-    left join (
-      select ${taskColumns(db)}
-      from t
-      ${taskJoins(db)}
-    ) created on true
-  `
+  const [row] = await db.unsafe<(CreateAccess & (Task | { [K in keyof Task]: null }))[]>(
+    INSERT_TASK_IF_ALLOWED,
+    checkedInsertParameters(task, roles),
+    { prepare: true },
+  )
   if (!row) throw new Error('task insert answered nothing')
   const { project_exists, member_role, assignee_ok, ...created } = row
   return {
@@ -175,11 +133,13 @@ export async function insertTaskIfAllowed(
 const isoText = (column: string) =>
   `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
-// insertTaskAnnounced's statement, built once: its parameters are $1 creator, $2 project,
-// $3 assignee, $4 title, $5 description, $6 status, $7 priority, $8 due date, $9 estimated hours,
-// $10 tags, $11 whether any role may create, $12 the roles that may.
-const INSERT_TASK_ANNOUNCED = `
-  with access as (
+// The checks, the task and its activity entry, and the task as answered (`created`): the common
+// table expressions both creates start with, as SQL text built once (sent with `unsafe`,
+// prepared: the same from postgres.js fragments is text built again on every call). Parameters:
+// $1 creator, $2 project, $3 assignee, $4 title, $5 description, $6 status, $7 priority, $8 due
+// date, $9 estimated hours, $10 tags, $11 whether any role may create, $12 the roles that may.
+const CHECKED_INSERT = `
+  access as (
     select true as found, pm.role
     from projects p
     left join project_members pm on pm.project_id = p.id and pm.user_id = $1::uuid
@@ -223,7 +183,37 @@ const INSERT_TASK_ANNOUNCED = `
     join projects p on p.id = t.project_id
     left join users a on a.id = t.assignee_id
     join users c on c.id = t.created_by
-  ),
+  )
+`
+
+const checkedInsertParameters = (task: NewTask, roles: 'any' | readonly ProjectRole[]) =>
+  [
+    task.created_by,
+    task.project_id,
+    task.assignee_id,
+    task.title,
+    task.description,
+    task.status,
+    task.priority,
+    task.due_date,
+    task.estimated_hours,
+    task.tags,
+    roles === 'any',
+    roles === 'any' ? [] : [...roles],
+  ] as never[]
+
+const INSERT_TASK_IF_ALLOWED = `
+  with ${CHECKED_INSERT}
+  select coalesce(access.found, false) as project_exists, access.role as member_role,
+    assignee.ok as assignee_ok, created.*
+  from assignee
+  left join access on true
+  left join created on true
+`
+
+// insertTaskAnnounced's statement: CHECKED_INSERT, then the event built from `created`.
+const INSERT_TASK_ANNOUNCED = `
+  with ${CHECKED_INSERT},
   input as (
     select created.project_id, 'task.created'::text as event,
       '{"task":' || (
@@ -268,24 +258,7 @@ export async function insertTaskAnnounced(
   const [row] = await db.unsafe<
     (CreateAccess &
       (Task | { [K in keyof Task]: null }) & { event_id: string | null; signal: string | null })[]
-  >(
-    INSERT_TASK_ANNOUNCED,
-    [
-      task.created_by,
-      task.project_id,
-      task.assignee_id,
-      task.title,
-      task.description,
-      task.status,
-      task.priority,
-      task.due_date,
-      task.estimated_hours,
-      task.tags,
-      roles === 'any',
-      roles === 'any' ? [] : [...roles],
-    ] as never[],
-    { prepare: true },
-  )
+  >(INSERT_TASK_ANNOUNCED, checkedInsertParameters(task, roles), { prepare: true })
   if (!row) throw new Error('task insert answered nothing')
   const { project_exists, member_role, assignee_ok, event_id, signal, ...created } = row
   return {
