@@ -187,6 +187,18 @@ export async function registerUser(server: TestServer, overrides: Record<string,
   }
 }
 
+/**
+ * POST /api/v1/auth/register as `name` (email `<name>@example.com`) to a server process at `url`
+ * (tests that spawn the server have no TestServer); the raw response, not checked.
+ */
+export function registerAt(url: string, name: string) {
+  return fetch(`${url}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `${name}@example.com`, username: name, password: 'password123' }),
+  })
+}
+
 /** Decodes a JWT's parts without verifying it (tests inspect what the server issued). */
 export function decodeJwt(token: string) {
   const [header, payload] = token.split('.')

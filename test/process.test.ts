@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { registerAt } from './helpers'
 
 // Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
 setDefaultTimeout(60_000)
@@ -82,16 +83,7 @@ async function openToOthers(dir: string): Promise<string[]> {
   return open
 }
 
-const register = (url: string, n: number) =>
-  fetch(`${url}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email: `p${n}@example.com`,
-      username: `proc_${n}`,
-      password: 'password123',
-    }),
-  })
+const register = (url: string, n: number) => registerAt(url, `proc_${n}`)
 
 describe('the server process', () => {
   it('exits 1 naming the bad setting when the configuration is invalid', async () => {
@@ -269,7 +261,7 @@ describe('the server process', () => {
     const login = await fetch(`${url2}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'p2@example.com', password: 'password123' }),
+      body: JSON.stringify({ email: 'proc_2@example.com', password: 'password123' }),
     })
     expect(login.status).toBe(200)
     again.kill('SIGTERM')

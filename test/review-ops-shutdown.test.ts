@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
-import { JWT_SECRET, scratchDatabase } from './helpers'
+import { JWT_SECRET, registerAt, scratchDatabase } from './helpers'
 
 // Bun 1.4.4 applies test/setup.ts's default only to the first file of a run: each file sets it.
 setDefaultTimeout(60_000)
@@ -72,17 +72,7 @@ async function start(env: Record<string, string>, dataDir?: string) {
   return { proc, url: found, lines, drained, dataDir: dataDir ?? join(dir, 'data') }
 }
 
-async function register(url: string, n: number) {
-  return fetch(`${url}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email: `s${n}@example.com`,
-      username: `shutdown_${n}`,
-      password: 'password123',
-    }),
-  })
-}
+const register = (url: string, n: number) => registerAt(url, `shutdown_${n}`)
 
 describe('SIGTERM', () => {
   it('closes WebSockets with 1001, lets requests in flight finish, and exits 0 with nothing failing', async () => {
@@ -192,7 +182,7 @@ describe('SIGTERM with a webhook delivery in flight', () => {
         await fetch(`${again.url}/api/v1/auth/login`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ email: 's10@example.com', password: 'password123' }),
+          body: JSON.stringify({ email: 'shutdown_10@example.com', password: 'password123' }),
         })
       ).json()) as { access_token: string }
       const log = (await (
